@@ -1,0 +1,105 @@
+"""The JAX backend: jax.numpy with jit, grad and vmap; keys are raw uint32[2]."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import jax.scipy.special as jss
+
+from genmlx._backend import Backend, Capability
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    xp = jnp
+    capabilities = frozenset({Capability.COMPILE, Capability.GRAD, Capability.VMAP,
+                              Capability.LINALG, Capability.MEMORY})
+
+    def is_array(self, x: Any) -> bool:
+        return isinstance(x, jax.Array)
+
+    def eval(self, *arrays: Any) -> None:
+        jax.block_until_ready(arrays)
+
+    def erf(self, x):
+        return jss.erf(x)
+
+    def erfinv(self, x):
+        return jss.erfinv(x)
+
+    def stop_gradient(self, x):
+        return jax.lax.stop_gradient(x)
+
+    # -- keys -------------------------------------------------------------------
+    def key(self, seed: int):
+        return jax.random.PRNGKey(int(seed) & 0xFFFFFFFF)
+
+    def split(self, key, num: int = 2):
+        return jax.random.split(key, num)
+
+    def fold_in(self, key, data: int):
+        return jax.random.fold_in(key, int(data) & 0xFFFFFFFF)
+
+    # -- samplers ----------------------------------------------------------------
+    def uniform(self, key, shape: Sequence[int] = (), dtype=None):
+        return jax.random.uniform(key, tuple(shape), dtype=dtype or self.float_dtype)
+
+    def normal(self, key, shape: Sequence[int] = (), dtype=None):
+        return jax.random.normal(key, tuple(shape), dtype=dtype or self.float_dtype)
+
+    def gumbel(self, key, shape: Sequence[int] = (), dtype=None):
+        return jax.random.gumbel(key, tuple(shape), dtype=dtype or self.float_dtype)
+
+    def categorical(self, key, logits, shape=None):
+        return jax.random.categorical(key, jnp.asarray(logits), axis=-1,
+                                      shape=None if shape is None else tuple(shape)
+                                      ).astype(self.int_dtype)
+
+    # -- transformations -----------------------------------------------------------
+    def compile(self, fn: Callable) -> Callable:
+        return jax.jit(fn)
+
+    def grad(self, fn: Callable, argnums=0) -> Callable:
+        return jax.grad(fn, argnums=argnums)
+
+    def value_and_grad(self, fn: Callable, argnums=0) -> Callable:
+        return jax.value_and_grad(fn, argnums=argnums)
+
+    def vjp(self, fn: Callable, primals: tuple, cotangent):
+        out, pullback = jax.vjp(fn, *primals)
+        return out, tuple(pullback(cotangent))
+
+    def vmap(self, fn: Callable, in_axes=0, out_axes=0) -> Callable:
+        return jax.vmap(fn, in_axes=in_axes, out_axes=out_axes)
+
+    # -- linear algebra -------------------------------------------------------------
+    def cholesky(self, a):
+        return jnp.linalg.cholesky(a)
+
+    def solve_triangular(self, a, b, lower: bool = True):
+        vec = b.ndim == a.ndim - 1
+        x = jsl.solve_triangular(a, b[..., None] if vec else b, lower=lower)
+        return x[..., 0] if vec else x
+
+    def slogdet(self, a):
+        sign, logdet = jnp.linalg.slogdet(a)
+        return sign, logdet
+
+    def inv(self, a):
+        return jnp.linalg.inv(a)
+
+    # -- memory ---------------------------------------------------------------------
+    def memory_report(self) -> dict:
+        stats = jax.devices()[0].memory_stats() or {}
+        return {"active_bytes": stats.get("bytes_in_use"), "cache_bytes": None,
+                "peak_bytes": stats.get("peak_bytes_in_use")}
+
+    def clear_cache(self) -> None:
+        jax.clear_caches()
+
+
+def make_backend(float_dtype: str) -> JaxBackend:
+    return JaxBackend(float_dtype)

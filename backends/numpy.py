@@ -1,0 +1,115 @@
+"""The NumPy backend: the eager reference used for differential tests against scipy.
+
+It has no autodiff (grad raises CapabilityError), its compile is the identity
+and its vmap a Python loop over the batch axis. It alone may run in float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import array_api_compat.numpy as xp_numpy
+import numpy as np
+
+from genmlx._backend import Backend, Capability
+
+_U32 = np.uint32
+
+
+def _generator(key: Any) -> np.random.Generator:
+    k = np.asarray(key, dtype=np.uint64)
+    return np.random.Generator(np.random.Philox(key=int(k[0]) << 32 | int(k[1])))
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    xp = xp_numpy
+    capabilities = frozenset({Capability.VMAP, Capability.LINALG, Capability.FLOAT64,
+                              Capability.COMPILE})
+
+    def is_array(self, x: Any) -> bool:
+        return isinstance(x, (np.ndarray, np.generic))
+
+    def erf(self, x):
+        from scipy import special
+
+        return special.erf(x).astype(np.result_type(x, np.float32), copy=False)
+
+    def erfinv(self, x):
+        from scipy import special
+
+        return special.erfinv(x).astype(np.result_type(x, np.float32), copy=False)
+
+    # -- keys: uint32[2]; Philox seeded by the 64-bit key ------------------
+    def key(self, seed: int) -> Any:
+        seq = np.random.SeedSequence(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        return seq.generate_state(2, dtype=_U32)
+
+    def split(self, key: Any, num: int = 2) -> Any:
+        return _generator(key).integers(0, 2**32, size=(num, 2), dtype=_U32)
+
+    def fold_in(self, key: Any, data: int) -> Any:
+        k = np.asarray(key, dtype=np.uint64)
+        seq = np.random.SeedSequence([int(k[0]), int(k[1]), int(data) & 0xFFFFFFFF])
+        return seq.generate_state(2, dtype=_U32)
+
+    # -- samplers -----------------------------------------------------------
+    def _dtype(self, dtype: Any) -> Any:
+        return self.float_dtype if dtype is None else dtype
+
+    def uniform(self, key, shape: Sequence[int] = (), dtype=None):
+        return np.asarray(_generator(key).random(tuple(shape), dtype=self._dtype(dtype)))
+
+    def normal(self, key, shape: Sequence[int] = (), dtype=None):
+        return np.asarray(_generator(key).standard_normal(tuple(shape), dtype=self._dtype(dtype)))
+
+    # -- transformations -----------------------------------------------------
+    def compile(self, fn: Callable) -> Callable:
+        return fn
+
+    def vmap(self, fn: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
+        return _loop_vmap(fn, in_axes, out_axes)
+
+    # -- linear algebra --------------------------------------------------------
+    def cholesky(self, a):
+        return np.linalg.cholesky(a)
+
+    def solve_triangular(self, a, b, lower: bool = True):
+        vec = b.ndim == a.ndim - 1
+        x = np.linalg.solve(a, b[..., None] if vec else b)
+        return x[..., 0] if vec else x
+
+    def slogdet(self, a):
+        sign, logdet = np.linalg.slogdet(a)
+        return sign, logdet
+
+    def inv(self, a):
+        return np.linalg.inv(a)
+
+    def memory_report(self) -> dict:
+        import resource
+
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"active_bytes": None, "cache_bytes": 0, "peak_bytes": peak_kib * 1024}
+
+
+def _loop_vmap(fn: Callable, in_axes: Any, out_axes: Any) -> Callable:
+    """vmap as a loop: slice each mapped argument, call, stack the outputs."""
+
+    def mapped(*args):
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        sizes = {np.shape(a)[ax] for a, ax in zip(args, axes) if ax is not None}
+        if len(sizes) != 1:
+            raise ValueError(f"vmap: mapped arguments disagree on the batch size: {sorted(sizes)}")
+        (n,) = sizes
+        outs = [fn(*(a if ax is None else np.take(a, i, axis=ax) for a, ax in zip(args, axes)))
+                for i in range(n)]
+        if isinstance(outs[0], tuple):
+            return tuple(np.stack(col, axis=out_axes) for col in zip(*outs))
+        return np.stack(outs, axis=out_axes)
+
+    return mapped
+
+
+def make_backend(float_dtype: str) -> NumpyBackend:
+    return NumpyBackend(float_dtype)

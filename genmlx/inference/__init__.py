@@ -1,0 +1,1 @@
+"""genmlx.inference"""
