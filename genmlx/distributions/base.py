@@ -1,0 +1,201 @@
+"""The distribution abstraction: sampling with explicit keys, log densities, support.
+
+A `Distribution` instance binds its parameters (backend arrays that broadcast,
+so one constructor serves `[N]`-batched particles). Subclasses implement two
+methods:
+
+- `_draw(key, shape)`: draws of shape `shape + event_shape`, where `shape` is
+  a sample shape followed by the batch shape (the broadcast parameter shape);
+- `log_prob(value)`: the log density of `value`, elementwise over the batch
+  (event axes summed), `-inf` outside the support and never NaN.
+
+and set `name`, `support`, `event_rank` and `reparameterized`. A distribution is
+also a generative function with one choice at the root address (the GFI
+methods live in `genmlx.distributions.gfi`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from genmlx._backend import Array, Backend, get_backend
+from genmlx.errors import ParameterError
+
+__all__ = ["Distribution", "Support", "as_param", "check_param", "REAL", "POSITIVE",
+           "NONNEGATIVE_INTEGER", "INTEGER", "UNIT_INTERVAL", "SIMPLEX", "POSITIVE_DEFINITE"]
+
+
+@dataclass(frozen=True)
+class Support:
+    """Where a distribution puts its mass.
+
+    Attributes:
+        kind: "real", "positive", "unit_interval", "interval", "integer",
+            "nonnegative_integer", "finite", "simplex", "positive_definite", "point".
+        discrete: True for integer-valued supports.
+        finite: True when the support can be enumerated (`enumerate_support`).
+    """
+
+    kind: str
+    discrete: bool = False
+    finite: bool = False
+
+
+REAL = Support("real")
+POSITIVE = Support("positive")
+UNIT_INTERVAL = Support("unit_interval")
+INTERVAL = Support("interval")
+INTEGER = Support("integer", discrete=True)
+NONNEGATIVE_INTEGER = Support("nonnegative_integer", discrete=True)
+FINITE = Support("finite", discrete=True, finite=True)
+SIMPLEX = Support("simplex")
+POSITIVE_DEFINITE = Support("positive_definite")
+POINT = Support("point")
+
+
+def _is_concrete(x: Any) -> bool:
+    """True for values we can check cheaply at construction (no device sync, no tracer)."""
+    if isinstance(x, (int, float, bool, list, tuple)):
+        return True
+    return type(x).__module__ == "numpy"
+
+
+def check_param(dist_name: str, param_name: str, value: Any, ok: Callable[[Any], Any],
+                expected: str) -> None:
+    """Raise ParameterError when a concrete parameter fails `ok`.
+
+    Backend arrays are not checked (that would force a device sync on every
+    trace site, and is impossible under compile); Python numbers, lists and
+    NumPy arrays are.
+    """
+    if not _is_concrete(value):
+        return
+    import numpy as np  # only for checking user-supplied concrete values
+
+    arr = np.asarray(value, dtype=float)
+    if not np.all(ok(arr)):
+        raise ParameterError(
+            f"{dist_name}: parameter '{param_name}' must be {expected}; got {value!r}."
+        )
+
+
+def as_param(value: Any, backend: Backend | None = None, integer: bool = False) -> Array:
+    """A parameter as a backend array (float dtype unless `integer`)."""
+    backend = backend or get_backend()
+    xp = backend.xp
+    dtype = backend.int_dtype if integer else backend.float_dtype
+    if backend.is_array(value):
+        if integer or xp.isdtype(value.dtype, "real floating"):
+            return value
+        return xp.astype(value, dtype)
+    return backend.asarray(value, dtype=dtype)
+
+
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """NumPy broadcasting of shapes (a pure-Python helper, no arrays)."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(ndim):
+        dims = {s[len(s) - ndim + i] for s in shapes if len(s) - ndim + i >= 0} - {1}
+        if len(dims) > 1:
+            raise ValueError(f"shapes {list(shapes)} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+class Distribution:
+    """A probability distribution with bound parameters.
+
+    Attributes:
+        name: the constructor's name (used in error messages).
+        support: a `Support`.
+        event_rank: number of trailing axes one draw occupies (0 for scalars,
+            1 for vectors such as multivariate_normal, 2 for matrices).
+        reparameterized: True when `_draw` is a differentiable function of
+            the parameters given the key.
+    """
+
+    name: str = "distribution"
+    support: Support = REAL
+    event_rank: int = 0
+    reparameterized: bool = False
+
+    def __init__(self, backend: Backend | None = None, **params: Array):
+        self.backend = backend or get_backend()
+        self.params = params
+
+    # -- shapes -------------------------------------------------------------
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Broadcast shape of the parameters, less the event axes.
+
+        Subclasses whose parameters carry extra axes (categorical logits,
+        multivariate means and covariances) override this.
+        """
+        return broadcast_shapes(*(tuple(p.shape) for p in self.params.values()))
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """Shape of one draw."""
+        return ()
+
+    # -- the two methods subclasses implement ---------------------------------
+    def _draw(self, key: Array, shape: tuple[int, ...]) -> Array:
+        raise NotImplementedError(f"{self.name} has no sampler")
+
+    def log_prob(self, value: Any) -> Array:
+        """Log density (or mass) of `value`, elementwise over the batch."""
+        raise NotImplementedError(f"{self.name} has no log density")
+
+    # -- sampling ---------------------------------------------------------------
+    def sample(self, key: Array | None = None) -> Array:
+        """One draw (shape batch_shape + event_shape)."""
+        from genmlx._keys import resolve_key
+
+        return self._draw(resolve_key(key), self.batch_shape)
+
+    def sample_n(self, key: Array | None, n: int) -> Array:
+        """`n` independent draws stacked on a new leading axis, in one call."""
+        from genmlx._keys import resolve_key
+
+        return self._draw(resolve_key(key), (int(n),) + self.batch_shape)
+
+    def enumerate_support(self) -> Array:
+        """All values of a finite support, stacked on the leading axis.
+
+        Raises:
+            ValueError: the support is not finite (or not known concretely).
+        """
+        raise ValueError(
+            f"{self.name} has support '{self.support.kind}', which cannot be enumerated; "
+            "enumeration needs a finite discrete support (bernoulli, categorical, "
+            "binomial, discrete_uniform)."
+        )
+
+    # -- helpers for subclasses ---------------------------------------------------
+    @property
+    def xp(self) -> Any:
+        return self.backend.xp
+
+    def _value(self, value: Any, integer: bool | None = None) -> Array:
+        """`value` as a backend array of this distribution's value dtype."""
+        integer = self.support.discrete if integer is None else integer
+        if self.backend.is_array(value):
+            return value
+        return as_param(value, self.backend, integer=integer)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
+        return f"{self.name}({shown})"
+
+
+def _short(v: Any) -> str:
+    shape = getattr(v, "shape", ())
+    if shape == () and hasattr(v, "item"):
+        return f"{v.item():.4g}"
+    return f"array{tuple(shape)}"
+
+
+LOG_2PI = math.log(2.0 * math.pi)
