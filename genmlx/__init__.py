@@ -1,5 +1,15 @@
-"""GenMLX: Gen's Generative Function Interface on MLX, NumPy and JAX."""
+"""GenMLX: Gen's Generative Function Interface on MLX, NumPy and JAX.
 
+Example:
+    >>> import genmlx as gm
+    >>> from genmlx import gen, trace, dist
+    >>> @gen
+    ... def model():
+    ...     return trace("x", dist.gaussian(0.0, 1.0))
+    >>> tr = model.simulate((), key=gm.key(0))
+"""
+
+from genmlx import errors
 from genmlx._backend import (
     Backend,
     Capability,
@@ -11,20 +21,26 @@ from genmlx._backend import (
     use_backend,
 )
 from genmlx._keys import key, next_key, seed, split
-from genmlx import errors
+from genmlx.core import (
+    ALL, EMPTY, NONE, NO_CHANGE, UNKNOWN_CHANGE, ChoiceMap, DictDiff, NoChange, SequenceDiff,
+    Selection, Trace, UnknownChange, choicemap, select,
+)
+from genmlx.dsl import DynamicGenFunction, gen, param, splice, trace, untraced_key
+from genmlx.gfi import (
+    AssessResult, ConstraintEdit, EditResult, GenerateResult, GenerativeFunction, ProposalEdit,
+    ProposeResult, RegenerateResult, SelectionEdit, UpdateResult, assess, edit, generate,
+    project, propose, regenerate, simulate, update,
+)
+from genmlx import dist
 
 __all__ = [
-    "Backend",
-    "Capability",
-    "available_backends",
-    "errors",
-    "get_backend",
-    "installed_backends",
-    "key",
-    "next_key",
-    "requires",
-    "seed",
-    "set_backend",
-    "split",
-    "use_backend",
+    "ALL", "EMPTY", "NONE", "NO_CHANGE", "UNKNOWN_CHANGE",
+    "AssessResult", "Backend", "Capability", "ChoiceMap", "ConstraintEdit", "DictDiff",
+    "DynamicGenFunction", "EditResult", "GenerateResult", "GenerativeFunction", "NoChange",
+    "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
+    "SequenceDiff", "Trace", "UnknownChange", "UpdateResult",
+    "assess", "available_backends", "choicemap", "dist", "edit", "errors", "gen", "generate",
+    "get_backend", "installed_backends", "key", "next_key", "param", "project", "propose",
+    "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",
+    "trace", "untraced_key", "update", "use_backend",
 ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from genmlx._backend import Array, Backend, get_backend
+from genmlx.distributions.gfi import DistributionGFI
 from genmlx.errors import ParameterError
 
 __all__ = ["Distribution", "Support", "as_param", "check_param", "REAL", "POSITIVE",
@@ -105,7 +106,7 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
-class Distribution:
+class Distribution(DistributionGFI):
     """A probability distribution with bound parameters.
 
     Attributes:

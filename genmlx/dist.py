@@ -1,0 +1,31 @@
+"""The 27 distributions (plus the aliases normal and flip), one namespace.
+
+    from genmlx import dist
+    dist.gaussian(0.0, 1.0)
+
+Each constructor's docstring states its parameterisation and support; SPEC.md's
+table is the contract.
+"""
+
+from genmlx.distributions.base import Distribution, Support
+from genmlx.distributions.continuous import (
+    beta_dist, beta_uniform_mixture, broadcasted_normal, cauchy, delta, exponential, gamma_dist,
+    gaussian, inv_gamma, laplace, log_normal, normal, piecewise_uniform, student_t,
+    truncated_normal, uniform,
+)
+from genmlx.distributions.discrete import (
+    bernoulli, binomial, categorical, discrete_uniform, flip, geometric, neg_binomial, poisson,
+)
+from genmlx.distributions.mixture import mixture
+from genmlx.distributions.multivariate import dirichlet, inv_wishart, multivariate_normal, wishart
+
+CONSTRUCTORS = (
+    "gaussian", "uniform", "bernoulli", "beta_dist", "gamma_dist", "exponential", "categorical",
+    "poisson", "laplace", "student_t", "log_normal", "multivariate_normal", "dirichlet", "delta",
+    "cauchy", "inv_gamma", "geometric", "neg_binomial", "binomial", "discrete_uniform",
+    "truncated_normal", "piecewise_uniform", "beta_uniform_mixture", "wishart", "inv_wishart",
+    "broadcasted_normal", "mixture",
+)
+ALIASES = {"normal": "gaussian", "flip": "bernoulli"}
+
+__all__ = ["Distribution", "Support", *CONSTRUCTORS, *ALIASES]

@@ -1,0 +1,39 @@
+"""Generate: constrained choices take their constraint, the rest come from the prior.
+
+weight = sum of the constrained choices' log densities (plus callees' weights).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genmlx.core.choicemap import ChoiceMap
+from genmlx.dsl.handlers.base import Handler, constraint_value
+
+
+class GenerateHandler(Handler):
+    op = "generate"
+
+    def __init__(self, gen_fn, constraints: ChoiceMap, key=None, batch=None):
+        super().__init__(gen_fn, key, batch)
+        self.constraints = constraints
+
+    def choice(self, path, dist) -> Any:
+        found, value = constraint_value(self.constraints, path, dist, f"{self.gen_fn.name}.generate")
+        if not found:
+            value = self.sample(dist)
+        site = self.record_choice(path, dist, value)
+        if found:
+            self.weight = self.weight + site
+        return value
+
+    def call(self, path, gen_fn, args) -> Any:
+        sub_constraints = self.constraints.get_submap(path)
+        key = self.fresh_key()
+        if self.batch:
+            sub, weight = gen_fn.vgenerate(args, sub_constraints, self.batch, key=key)
+        else:
+            sub, weight = gen_fn.generate(args, sub_constraints, key=key)
+        self.record_call(path, sub)
+        self.weight = self.weight + weight
+        return sub.retval
