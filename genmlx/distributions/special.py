@@ -62,6 +62,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
 _SQRT_2 = math.sqrt(2.0)
 _LOG_2 = math.log(2.0)
+_LOG2_E = 1.0 / math.log(2.0)
+_LN2_HI = 0.693145751953125  # log 2 rounded to 16 bits
+_LN2_LO = math.log(2.0) - _LN2_HI
 _INF = float("inf")
 _NAN = float("nan")
 
@@ -113,10 +116,16 @@ _MILLS_CHEB = (
 _NDTRI_NUM = (2.515517, 0.802853, 0.010328)
 _NDTRI_DEN = (1.0, 1.432788, 0.189269, 0.001308)
 
+# Phi(x) - 1/2 by its series (see _ndtr_centered): 20 terms reach 1e-17 relative
+# for |x| <= 1.3, the largest |x| the central branch of ndtri uses.
+_NDTR_SERIES_TERMS = 20
+
 # Bessel I0e / I1e: power series (all terms positive, so no cancellation) up to
 # |x| = 20 with 36 terms, the Hankel asymptotic series beyond with 22 terms;
-# each is < 1e-15 relative on its range in float64.
-_BESSEL_SWITCH = 20.0
+# each is < 1e-15 relative on its range in float64. In float32 the asymptotic
+# series already reaches 1e-9 at |x| = 10, and switching there avoids the ~6 ulp
+# the power series accumulates near 20.
+_BESSEL_SWITCH = {"float64": 20.0, "float32": 10.0}
 _BESSEL_SERIES_TERMS = 36
 _BESSEL_ASYMPTOTIC_TERMS = 22
 
@@ -141,6 +150,19 @@ def _horner(coeffs: Sequence[float], z: Array) -> Array:
     for c in reversed(coeffs[:-1]):
         out = out * z + c
     return out
+
+
+def _exp(xp: Any, x: Array) -> Array:
+    """exp(x) with the argument reduction done exactly: 2^n exp(x - n log 2).
+
+    MLX's float32 exp loses about 0.4 |x| ulp (30 ulp at x = -80); reducing to
+    |r| <= log(2)/2 first keeps about 1 ulp everywhere. LN2_HI has 16 significant
+    bits, so n * LN2_HI is exact for |n| < 256 in float32 (its whole exponent
+    range) and for any reachable n in float64.
+    """
+    n = xp.round(x * _LOG2_E)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    return 2.0 ** n * xp.exp(r)
 
 
 def _stirling_tail(x: Array) -> Array:
@@ -345,29 +367,15 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
 # normal distribution
 
 def _ndtr_lower(xp: Any, x: Array) -> Array:
-    """Phi(x) for x <= -1 as phi(x) M(-x), with relative accuracy.
+    """Phi(x) for x <= 0 as phi(x) M(-x), with relative accuracy.
 
     exp(-x^2/2) is split as exp(-h^2/2) exp(-(u-h)(u+h)/2) with h = u rounded to
     1/16: h^2 is exact, so the rounding of u^2 (which costs x^2 ulp) is avoided.
     """
-    u = xp.minimum(-x, 1e4)  # Phi(-1e4) underflows in every dtype
+    u = xp.minimum(-x, 40.0)  # Phi(-40) underflows in every dtype
     h = xp.round(u * 16.0) / 16.0
-    gauss = xp.exp(-0.5 * h * h) * xp.exp(-0.5 * (u - h) * (u + h))
+    gauss = _exp(xp, -0.5 * h * h) * xp.exp(-0.5 * (u - h) * (u + h))
     return gauss * _INV_SQRT_2PI * _mills(xp, u)
-
-
-def ndtr(x: Array) -> Array:
-    """The standard normal CDF Phi(x), with relative accuracy in the lower tail.
-
-    erf for |x| <= 1, the Mills-ratio fit for the tails (1 - Phi(-x) above).
-    """
-    backend = get_backend()
-    xp, x = _float(x)
-    lower, upper = x < -1.0, x > 1.0
-    tail = _ndtr_lower(xp, xp.where(lower, x, xp.where(upper, -x, -2.0)))
-    xc = xp.where(lower | upper, 0.0, x)
-    center = 0.5 + 0.5 * backend.erf(xc * _SQRT_HALF)
-    return xp.where(lower, tail, xp.where(upper, 1.0 - tail, center))
 
 
 def _log_ndtr_lower(xp: Any, x: Array) -> tuple[Array, Array]:
@@ -376,26 +384,49 @@ def _log_ndtr_lower(xp: Any, x: Array) -> tuple[Array, Array]:
     return -0.5 * x * x - _HALF_LOG_2PI + xp.log(mills), mills
 
 
+def _ndtr_centered(xp: Any, x: Array) -> Array:
+    """Phi(x) - 1/2 = phi(x) (x + x^3/3 + x^5/15 + ...), relative accuracy for |x| <= 1.5.
+
+    The series has terms of one sign, so it keeps relative accuracy at small |x|
+    where 0.5 * erf(x / sqrt 2) from a backend may not (MLX's float32 erf has
+    absolute, not relative, error there).
+    """
+    x2 = x * x
+    series = 1.0
+    for k in range(_NDTR_SERIES_TERMS, 0, -1):
+        series = 1.0 + x2 / (2 * k + 1) * series
+    return _INV_SQRT_2PI * xp.exp(-0.5 * x2) * x * series
+
+
+def ndtr(x: Array) -> Array:
+    """The standard normal CDF Phi(x), with relative accuracy in the lower tail.
+
+    phi(x) M(-x) with the Mills-ratio fit M for x <= 0, 1 - Phi(-x) above.
+    """
+    xp, x = _float(x)
+    pos = x > 0
+    lower = _ndtr_lower(xp, xp.where(pos, -x, x))  # no abs: the gradient at 0 stays right
+    return xp.where(pos, 1.0 - lower, lower)
+
+
 def log_ndtr(x: Array) -> Array:
     """log Phi(x), accurate in the far lower tail (x = -40: about -804.6) and
     for large x, where it is -Phi(-x) (computed as log1p(-Phi(-x)))."""
     xp, x = _float(x)
-    lower = x < -1.0
-    log_lower, _ = _log_ndtr_lower(xp, xp.where(lower, x, -2.0))
-    xm = xp.where(lower, -1.0, x)
-    pos = xm > 0
-    a = ndtr(xp.where(pos, -xm, xm))  # Phi(-|x|) in (0, 1/2]; no abs, so grad at 0 is right
-    return xp.where(lower, log_lower, xp.where(pos, xp.log1p(-a), xp.log(a)))
+    pos = x > 0
+    log_lower, _ = _log_ndtr_lower(xp, xp.where(pos, -1.0, x))
+    upper = xp.log1p(-_ndtr_lower(xp, xp.where(pos, -x, -1.0)))
+    return xp.where(pos, upper, log_lower)
 
 
 def ndtri(p: Array) -> Array:
     """The standard normal quantile Phi^-1(p); -inf at 0, inf at 1, NaN outside [0, 1].
 
     Central p (|p - 1/2| <= 0.4): sqrt(2) erfinv(2p - 1) and one Newton step on
-    Phi. Tails: the A&S 26.2.23 guess and three Newton steps on log Phi, whose
-    residual keeps relative accuracy down to p = 1e-300 (float64) or the
-    smallest float32. Only the last step is differentiated (the others sit under
-    stop_gradient), which gives the exact implicit gradient 1 / phi(x).
+    Phi(x) - 1/2 = p - 1/2. Tails: the A&S 26.2.23 guess and three Newton steps
+    on log Phi(x) = log q, whose residual keeps relative accuracy down to the
+    smallest normal float. Only the last step is differentiated (earlier ones
+    sit under stop_gradient), which gives the exact implicit gradient 1 / phi(x).
     """
     backend = get_backend()
     xp, p = _float(p)
@@ -404,8 +435,7 @@ def ndtri(p: Array) -> Array:
 
     pc = xp.where(central, p, 0.5)
     xc = sg(_SQRT_2 * backend.erfinv(2.0 * pc - 1.0))
-    # residual Phi(x) - p as 0.5 erf(x/sqrt2) - (p - 1/2): relative accuracy near p = 1/2
-    resid = 0.5 * backend.erf(xc * _SQRT_HALF) - (pc - 0.5)
+    resid = _ndtr_centered(xp, xc) - (pc - 0.5)
     xc = xc - resid / (_INV_SQRT_2PI * xp.exp(-0.5 * xc * xc))
 
     q = xp.where(p > 0.5, 1.0 - p, p)  # exact for p >= 1/2
@@ -431,16 +461,17 @@ def _bessel_ie(x: Array, nu: int) -> Array:
     """exp(-|x|) I_nu(x) for nu in {0, 1}."""
     xp, x = _float(x)
     ax = xp.abs(x)
-    small = ax <= _BESSEL_SWITCH
+    switch = _BESSEL_SWITCH["float64" if xp.finfo(x.dtype).eps < 1e-10 else "float32"]
+    small = ax <= switch
     xs = xp.where(small, x, 0.0)
     # power series: I_nu(x) = (x/2)^nu sum_k (x^2/4)^k / (k! (k + nu)!), nested.
     quarter_sq = 0.25 * xs * xs
     series = 1.0
     for k in range(_BESSEL_SERIES_TERMS, 0, -1):
         series = 1.0 + quarter_sq / (k * (k + nu)) * series
-    prefactor = xp.exp(-xp.abs(xs)) * (0.5 * xs if nu else 1.0)
+    prefactor = _exp(xp, -xp.abs(xs)) * (0.5 * xs if nu else 1.0)
     # Hankel: I_nu(x) e^-x ~ (2 pi x)^-1/2 sum_k prod_{j<=k} ((2j-1)^2 - 4 nu^2) / (8 j x)
-    xl = xp.where(small, 2.0 * _BESSEL_SWITCH, ax)
+    xl = xp.where(small, 2.0 * switch, ax)
     asym = 1.0
     for k in range(_BESSEL_ASYMPTOTIC_TERMS, 0, -1):
         asym = 1.0 + ((2 * k - 1) ** 2 - 4 * nu * nu) / (8.0 * k) / xl * asym
