@@ -32,13 +32,14 @@ from genmlx.gfi import (
     project, propose, regenerate, simulate, update,
 )
 from genmlx import dist
+from genmlx.vectorized import VectorizedTrace, vgenerate, vsimulate
 
 __all__ = [
     "ALL", "EMPTY", "NONE", "NO_CHANGE", "UNKNOWN_CHANGE",
     "AssessResult", "Backend", "Capability", "ChoiceMap", "ConstraintEdit", "DictDiff",
     "DynamicGenFunction", "EditResult", "GenerateResult", "GenerativeFunction", "NoChange",
     "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
-    "SequenceDiff", "Trace", "UnknownChange", "UpdateResult",
+    "SequenceDiff", "Trace", "UnknownChange", "UpdateResult", "VectorizedTrace", "vgenerate", "vsimulate",
     "assess", "available_backends", "choicemap", "dist", "edit", "errors", "gen", "generate",
     "get_backend", "installed_backends", "key", "next_key", "param", "project", "propose",
     "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",

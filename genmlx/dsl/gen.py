@@ -197,10 +197,14 @@ def _as_choicemap(x: Any) -> ChoiceMap:
     raise TypeError(f"expected a ChoiceMap (or dict), got {type(x).__name__}")
 
 
+_BATCH_CONVERSION_MESSAGES = ("truth value", "ambiguous", "length-1", "size-1",
+                              "converted to python scalar", "more than one element")
+
+
 def _is_truth_value_error(exc: Exception) -> bool:
+    """True for the errors array libraries raise when an [N] array meets bool()/float()."""
     text = str(exc).lower()
-    return "truth value" in text or "ambiguous" in text or "more than one element" in text \
-        or "item" in text and "size" in text
+    return any(m in text for m in _BATCH_CONVERSION_MESSAGES)
 
 
 def gen(fn: Callable) -> DynamicGenFunction:

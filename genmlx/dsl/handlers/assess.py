@@ -34,3 +34,7 @@ class AssessHandler(Handler):
     def fresh_key(self) -> Any:
         raise AddressError(f"{self.gen_fn.name}.assess: the body asked for an untraced key; "
                            "assess is deterministic and cannot run untraced randomness.")
+
+    def choices(self):
+        """Assess builds no trace; the given choices stand for it."""
+        return self.given
