@@ -6,6 +6,7 @@ and its vmap a Python loop over the batch axis. It alone may run in float64.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Sequence
 
 import array_api_compat.numpy as xp_numpy
@@ -16,9 +17,27 @@ from genmlx._backend import Backend, Capability
 _U32 = np.uint32
 
 
+_local = threading.local()
+
+
 def _generator(key: Any) -> np.random.Generator:
+    """A Generator positioned at the start of the Philox stream named by `key`.
+
+    One Philox per thread is re-keyed in place: constructing a fresh bit
+    generator draws OS entropy first, which dominated the per-site cost.
+    """
+    gen = getattr(_local, "gen", None)
+    if gen is None:
+        gen = _local.gen = np.random.Generator(np.random.Philox(0))
+        _local.template = gen.bit_generator.state
     k = np.asarray(key, dtype=np.uint64)
-    return np.random.Generator(np.random.Philox(key=int(k[0]) << 32 | int(k[1])))
+    state = dict(_local.template)
+    state["state"] = {"counter": np.zeros(4, dtype=np.uint64),
+                      "key": np.array([int(k[0]) << 32 | int(k[1]), 0], dtype=np.uint64)}
+    state["buffer_pos"] = 4
+    state["has_uint32"] = 0
+    gen.bit_generator.state = state
+    return gen
 
 
 class NumpyBackend(Backend):
