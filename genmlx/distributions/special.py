@@ -2,10 +2,12 @@
 
 MLX has no lgamma, digamma, log_ndtr or Bessel functions, so every function
 here is built from elementwise array-API operations (exp, log, log1p, where,
-sin, round, ...) plus the two primitives each backend supplies (`erf`,
-`erfinv`). Nothing here imports an array library: each call asks
-`get_backend()` for its namespace, so the same code runs eagerly, compiled and
-under `grad` on MLX, NumPy and JAX.
+sin, round, ...); of the backend's own special primitives only `erfinv` is
+used (as ndtri's starting point: MLX's float32 `erf` is only absolutely
+accurate near 0, so the normal CDF uses its own series and Mills-ratio fit).
+Nothing here imports an array library: each call asks `get_backend()` for its
+namespace, so the same code runs eagerly, compiled and under `grad` on MLX,
+NumPy and JAX.
 
 Conventions:
 - Inputs may be backend arrays or Python numbers; floating arrays keep their
@@ -59,12 +61,11 @@ __all__ = [
 _LOG_PI = math.log(math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_SQRT_HALF = math.sqrt(0.5)
 _SQRT_2 = math.sqrt(2.0)
 _LOG_2 = math.log(2.0)
 _LOG2_E = 1.0 / math.log(2.0)
 _LN2_HI = 0.693145751953125  # log 2 rounded to 16 bits
-_LN2_LO = math.log(2.0) - _LN2_HI
+_LN2_LO = 1.4286068203094172321e-06  # log 2 - _LN2_HI (mpmath; math.log(2) - HI is 2e-17 off)
 _INF = float("inf")
 _NAN = float("nan")
 
@@ -117,7 +118,7 @@ _NDTRI_NUM = (2.515517, 0.802853, 0.010328)
 _NDTRI_DEN = (1.0, 1.432788, 0.189269, 0.001308)
 
 # Phi(x) - 1/2 by its series (see _ndtr_centered): 20 terms reach 1e-17 relative
-# for |x| <= 1.3, the largest |x| the central branch of ndtri uses.
+# for |x| <= 1.3 (ndtr uses it up to 1, the central branch of ndtri up to 1.29).
 _NDTR_SERIES_TERMS = 20
 
 # Bessel I0e / I1e: power series (all terms positive, so no cancellation) up to
@@ -287,7 +288,7 @@ def log_beta(a: Array, b: Array) -> Array:
 
 def log_factorial(n: Array) -> Array:
     """log n! = lgamma(n + 1) (real n allowed)."""
-    xp, n = _float(n)
+    _, n = _float(n)
     return lgamma(n + 1.0)
 
 
@@ -318,8 +319,9 @@ def logit(p: Array) -> Array:
 def expit(x: Array) -> Array:
     """The logistic sigmoid 1 / (1 + exp(-x)), without overflow."""
     xp, x = _float(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    pos = x >= 0
+    e = xp.exp(xp.where(pos, -x, x))  # exp(-|x|), without abs: its gradient at 0 is 0
+    return xp.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def softplus(x: Array) -> Array:
@@ -332,7 +334,7 @@ def softplus(x: Array) -> Array:
 
 def log_sigmoid(x: Array) -> Array:
     """log expit(x) = -softplus(-x)."""
-    xp, x = _float(x)
+    _, x = _float(x)
     return -softplus(-x)
 
 
@@ -366,16 +368,20 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
 # ---------------------------------------------------------------------------
 # normal distribution
 
-def _ndtr_lower(xp: Any, x: Array) -> Array:
-    """Phi(x) for x <= 0 as phi(x) M(-x), with relative accuracy.
+def _gauss(xp: Any, u: Array) -> Array:
+    """exp(-u^2/2) for u >= 0, to about 1 ulp.
 
-    exp(-x^2/2) is split as exp(-h^2/2) exp(-(u-h)(u+h)/2) with h = u rounded to
-    1/16: h^2 is exact, so the rounding of u^2 (which costs x^2 ulp) is avoided.
+    Split as exp(-h^2/2) exp(-(u-h)(u+h)/2) with h = u rounded to 1/16: h^2 is
+    exact, so the rounding of u^2 (which would cost u^2/2 ulp) is avoided.
     """
-    u = xp.minimum(-x, 40.0)  # Phi(-40) underflows in every dtype
+    u = xp.minimum(u, 40.0)  # exp(-800) underflows in every dtype
     h = xp.round(u * 16.0) / 16.0
-    gauss = _exp(xp, -0.5 * h * h) * xp.exp(-0.5 * (u - h) * (u + h))
-    return gauss * _INV_SQRT_2PI * _mills(xp, u)
+    return _exp(xp, -0.5 * h * h) * xp.exp(-0.5 * (u - h) * (u + h))
+
+
+def _ndtr_lower(xp: Any, x: Array) -> Array:
+    """Phi(x) for x <= 0 as phi(x) M(-x), with relative accuracy."""
+    return _gauss(xp, -x) * _INV_SQRT_2PI * _mills(xp, -x)
 
 
 def _log_ndtr_lower(xp: Any, x: Array) -> tuple[Array, Array]:
@@ -401,12 +407,16 @@ def _ndtr_centered(xp: Any, x: Array) -> Array:
 def ndtr(x: Array) -> Array:
     """The standard normal CDF Phi(x), with relative accuracy in the lower tail.
 
-    phi(x) M(-x) with the Mills-ratio fit M for x <= 0, 1 - Phi(-x) above.
+    1/2 + (Phi(x) - 1/2) by its series for |x| <= 1; phi(x) M(-x) with the
+    Mills-ratio fit M below -1, and 1 - Phi(-x) above 1.
     """
     xp, x = _float(x)
+    central = (x >= -1.0) & (x <= 1.0)
+    center = 0.5 + _ndtr_centered(xp, xp.where(central, x, 0.0))
     pos = x > 0
-    lower = _ndtr_lower(xp, xp.where(pos, -x, x))  # no abs: the gradient at 0 stays right
-    return xp.where(pos, 1.0 - lower, lower)
+    # Phi(-|x|) without abs, so the gradient at 0 is right
+    lower = _ndtr_lower(xp, xp.where(central, -2.0, xp.where(pos, -x, x)))
+    return xp.where(central, center, xp.where(pos, 1.0 - lower, lower))
 
 
 def log_ndtr(x: Array) -> Array:
@@ -414,9 +424,11 @@ def log_ndtr(x: Array) -> Array:
     for large x, where it is -Phi(-x) (computed as log1p(-Phi(-x)))."""
     xp, x = _float(x)
     pos = x > 0
-    log_lower, _ = _log_ndtr_lower(xp, xp.where(pos, -1.0, x))
-    upper = xp.log1p(-_ndtr_lower(xp, xp.where(pos, -x, -1.0)))
-    return xp.where(pos, upper, log_lower)
+    u = xp.where(pos, x, -x)  # |x|, without abs: its gradient at 0 is 0
+    mills = _mills(xp, u)  # one fit serves both sides
+    lower = -0.5 * x * x - _HALF_LOG_2PI + xp.log(mills)
+    upper = xp.log1p(-_gauss(xp, u) * _INV_SQRT_2PI * mills)
+    return xp.where(pos, upper, lower)
 
 
 def ndtri(p: Array) -> Array:
