@@ -247,3 +247,40 @@ def test_param_reads_store_and_with_params_replaces():
     assert_close(w, stats.norm(0.5, 1).logpdf(1.0), rtol=RTOL)
     tr, w = p.with_params(mu=gm.get_backend().asarray(1.0)).generate((), choicemap(x=1.0))
     assert_close(w, stats.norm(1.0, 1).logpdf(1.0), rtol=RTOL)
+
+
+@gen
+def low(mu):
+    return trace("x", dist.gaussian(mu, 1.0))
+
+
+@gen
+def high(mu):
+    return trace("x", dist.gaussian(mu + 10.0, 1.0))
+
+
+@gen
+def which(k):
+    return trace("v", low if k else high, 0.0)
+
+
+def test_update_replacing_a_callee_removes_the_old_call():
+    tr, _ = which.generate((1,), choicemap({("v", "x"): 0.5}))
+    new, w, _, discard = which.update(tr, choicemap({("v", "x"): 9.0}), args=(0,))
+    # old call removed (-log N(0.5; 0, 1)), new call generated with its constraint (+log N(9; 10, 1))
+    expected = stats.norm(10, 1).logpdf(9.0) - stats.norm(0, 1).logpdf(0.5)
+    assert_close(w, expected, rtol=RTOL)
+    assert discard == choicemap({("v", "x"): 0.5})
+
+
+def test_update_replacing_a_call_by_a_choice_discards_the_call():
+    @gen
+    def mixed(k):
+        if k:
+            return trace("v", low, 0.0)
+        return trace("v", dist.gaussian(0.0, 2.0))
+
+    tr, _ = mixed.generate((1,), choicemap({("v", "x"): 0.5}))
+    new, w, _, discard = mixed.update(tr, choicemap(v=1.0), args=(0,))
+    assert_close(w, stats.norm(0, 2).logpdf(1.0) - stats.norm(0, 1).logpdf(0.5), rtol=RTOL)
+    assert discard == choicemap({("v", "x"): 0.5})

@@ -25,9 +25,18 @@ class UpdateHandler(Handler):
         self.constraints = constraints
         self.discard = EMPTY
 
+    def _replace_mismatched(self, path, prev) -> None:
+        """A previous record of another kind (or another callee) at `path` is removed."""
+        self.weight = self.weight - prev.score
+        old = ChoiceMap.leaf(prev.value) if isinstance(prev, ChoiceRecord) else prev.subtrace.choices
+        if not old.is_empty():
+            self.discard = self.discard.set_submap(path, old)
+
     def choice(self, path, dist) -> Any:
         prev = self.prev.get(path)
-        prev = prev if isinstance(prev, ChoiceRecord) else None
+        if prev is not None and not isinstance(prev, ChoiceRecord):
+            self._replace_mismatched(path, prev)
+            prev = None
         found, value = constraint_value(self.constraints, path, dist, f"{self.gen_fn.name}.update")
         if found:
             site = self.record_choice(path, dist, value)
@@ -63,6 +72,8 @@ class UpdateHandler(Handler):
             if not discard.is_empty():
                 self.discard = self.discard.set_submap(path, discard)
         else:
+            if prev is not None:
+                self._replace_mismatched(path, prev)
             key = self.fresh_key()
             if self.batch:
                 sub, weight = gen_fn.vgenerate(args, sub_constraints, self.batch, key=key)

@@ -1,0 +1,305 @@
+"""The engine behind Unfold and Scan: a kernel called once per step, each step's
+carried state feeding the next. Step t's choices sit under address `(t, ...)`.
+
+A subclass says how to read its arguments (`_plan`), which steps' non-carried
+inputs changed between two argument tuples (`_changed_steps`), how to get the
+carried state out of a kernel retval (`_carry`) and how to build its retval.
+
+Update and regenerate visit only the steps that can change: steps named by the
+constraints/selection, steps whose inputs changed, steps the chain gained; after
+each visited step the next one is visited only while the carried state changed
+(a new object). Every other step keeps its subtrace as it is, so its kernel
+body never runs.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from genmlx._backend import Array, get_backend
+from genmlx.core.address import Path
+from genmlx.core.choicemap import EMPTY, ChoiceMap
+from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE, is_no_change
+from genmlx.core.selection import Selection
+from genmlx.core.trace import Trace
+from genmlx.combinators._common import (
+    KeySource, RegenerateOp, UpdateOp, add_discard, arg_unchanged, as_choicemap, guarded,
+    index_keys, indexed_choices,
+    indexed_lookup, replace_indexed, run_fresh, run_simulate, zero,
+)
+from genmlx.gfi.interface import (
+    AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
+)
+
+
+@dataclass(frozen=True)
+class ChainInternal:
+    """A chain trace's per-step subtraces and its batch size (None: unbatched)."""
+
+    subtraces: tuple
+    batch: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One argument tuple read by a chain: length, initial carry, step arguments."""
+
+    n: int
+    init: Any
+    step_args: Callable[[int, Any], tuple]
+    extra: tuple = ()
+
+
+class Chain(GenerativeFunction):
+    """Base class of Unfold and Scan (see the module docstring)."""
+
+    def __init__(self, kernel: GenerativeFunction):
+        if not isinstance(kernel, GenerativeFunction):
+            raise TypeError(f"{type(self).__name__}: the kernel must be a generative function, "
+                            f"got {type(kernel).__name__}")
+        self.kernel = kernel
+        self.name = f"{type(self).__name__}({getattr(kernel, 'name', 'kernel')})"
+
+    # -- subclass hooks ---------------------------------------------------------------
+    def _plan(self, args: tuple, who: str) -> Plan:
+        raise NotImplementedError
+
+    def _carry(self, retval: Any) -> Any:
+        raise NotImplementedError
+
+    def _retval(self, plan: Plan, rets: list) -> Any:
+        raise NotImplementedError
+
+    def _changed_steps(self, old_args: tuple, new_args: tuple, argdiffs: tuple | None,
+                       length: int) -> set | None:
+        """Steps whose non-carried inputs changed (None: every step's may have)."""
+        raise NotImplementedError
+
+    def _step_argdiffs(self, plan: Plan, t: int, carry_same: bool, changed: set | None) -> tuple:
+        raise NotImplementedError
+
+    def _init_diff(self, argdiffs: tuple | None) -> Any:
+        raise NotImplementedError
+
+    def _retdiff(self, n_old: int, n_new: int, changed: set) -> Any:
+        return UNKNOWN_CHANGE
+
+    # -- forward execution ------------------------------------------------------------
+    def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
+                 who: str) -> GenerateResult:
+        plan = self._plan(args, who)
+        index_keys(constraints, plan.n, who)
+        keys = KeySource(key)
+        subs, rets = [], []
+        weight, score, carry = zero(batch), zero(batch), plan.init
+        for t in range(plan.n):
+            step = constraints.get_submap(t)
+            step_args = plan.step_args(t, carry)
+            if step.is_empty():
+                sub = guarded(who, "step", t, run_simulate, self.kernel, step_args, batch,
+                              keys.at(t))
+            else:
+                sub, w = guarded(who, "step", t, run_fresh, self.kernel, step_args, step, batch,
+                                 keys.at(t))
+                weight = weight + w
+            score = score + sub.score
+            subs.append(sub)
+            rets.append(sub.retval)
+            carry = self._carry(sub.retval)
+        trace = self._trace(args, plan, subs, rets, score, batch)
+        return GenerateResult(trace, weight)
+
+    def _trace(self, args: tuple, plan: Plan, subs: list, rets: list, score: Array,
+               batch: int | None) -> Trace:
+        return Trace(self, args, self._retval(plan, rets), indexed_choices(subs), score,
+                     ChainInternal(tuple(subs), batch))
+
+    def simulate(self, args: tuple, key: Any = None) -> Trace:
+        """Run every step from the prior; score = sum of the steps' scores."""
+        return self._forward(args, EMPTY, None, key, f"{self.name}.simulate").trace
+
+    def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
+                 key: Any = None) -> GenerateResult:
+        """Math: weight = sum over steps of the kernel's generate weight
+        (the log density of the constrained choices under the default proposal)."""
+        return self._forward(args, as_choicemap(constraints), None, key,
+                             f"{self.name}.generate")
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+        """Batched simulate: each step's kernel runs once for `n` particles ([n] score)."""
+        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+
+    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
+                  key: Any = None) -> GenerateResult:
+        """Batched generate: [n] weights, each as in `generate`."""
+        return self._forward(args, as_choicemap(constraints), int(n), key,
+                             f"{self.name}.vgenerate")
+
+    def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
+        """Math: weight = log p(choices; args) = sum over steps of the kernel's assess."""
+        who = f"{self.name}.assess"
+        choices = as_choicemap(choices)
+        plan = self._plan(args, who)
+        index_keys(choices, plan.n, who)
+        total, carry, rets = zero(), plan.init, []
+        for t in range(plan.n):
+            w, ret = guarded(who, "step", t, self.kernel.assess, plan.step_args(t, carry),
+                             choices.get_submap(t))
+            total = total + w
+            rets.append(ret)
+            carry = self._carry(ret)
+        return AssessResult(total, self._retval(plan, rets))
+
+    def project(self, trace: Trace, selection: Selection) -> Array:
+        """Math: sum over steps of the kernel's project on the selection under `t`."""
+        total = get_backend().xp.zeros_like(trace.score)
+        for t, sub in enumerate(trace.internal.subtraces):
+            sel = selection.sub(t)
+            if not sel.is_none():
+                total = total + sub.gen_fn.project(sub, sel)
+        return total
+
+    # -- incremental edits --------------------------------------------------------------
+    def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+               argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
+        """Math: weight = log p(t') - log p(t) less the density of fresh unconstrained
+        choices: visited steps add their update weight, new steps their generate weight,
+        removed steps subtract their old score. Unvisited steps keep their subtraces."""
+        op = UpdateOp(as_choicemap(constraints), trace.internal.batch)
+        new, weight, retdiff, discard = self._edit(trace, op, args, argdiffs, key,
+                                                   f"{self.name}.update")
+        return UpdateResult(new, weight, retdiff, discard)
+
+    def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                   argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
+        """Math: weight = sum of the visited steps' regenerate weights (the MH
+        acceptance log-ratio); new and removed steps add nothing."""
+        op = RegenerateOp(selection, trace.internal.batch)
+        new, weight, retdiff, _ = self._edit(trace, op, args, argdiffs, key,
+                                             f"{self.name}.regenerate")
+        return RegenerateResult(new, weight, retdiff)
+
+    def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+                key: Any = None) -> UpdateResult:
+        """Batched update ([N] weights); the batch size comes from the trace."""
+        return self.update(trace, constraints, args, None, key)
+
+    def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                    key: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights)."""
+        return self.regenerate(trace, selection, args, None, key)
+
+    def _edit(self, trace: Trace, op: Any, args: tuple | None, argdiffs: tuple | None,
+              key: Any, who: str) -> tuple:
+        if args is None:
+            args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
+        old_plan, plan = self._plan(trace.args, who), self._plan(args, who)
+        old_subs = trace.internal.subtraces
+        n_old, n_new = len(old_subs), plan.n
+        kept = min(n_old, n_new)
+        touched = op.touched_indices(n_new if op.kind == "update" else kept, who)
+        changed_inputs = self._changed_steps(trace.args, args, argdiffs, kept)
+        state = _EditState(self, op, plan, old_plan, old_subs, KeySource(key),
+                           trace.internal.batch, changed_inputs, who)
+        forced = set(range(kept)) if changed_inputs is None else set(changed_inputs)
+        forced |= touched
+        if kept and not arg_unchanged(plan.init, old_plan.init, self._init_diff(argdiffs)):
+            forced.add(0)
+        state.visit_existing(sorted(t for t in forced if t < kept))
+        state.grow(n_old, n_new)
+        state.shrink(n_new, n_old)
+        return state.finish(trace, args)
+
+    # -- trace access --------------------------------------------------------------------
+    def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:
+        """`trace[t]` is step t's retval; `trace[t, addr]` looks inside step t."""
+        return indexed_lookup(trace.internal.subtraces, path)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class _EditState:
+    """The bookkeeping of one update/regenerate of a chain trace."""
+
+    def __init__(self, chain: Chain, op: Any, plan: Plan, old_plan: Plan, old_subs: tuple,
+                 keys: KeySource, batch: int | None, changed_inputs: set | None, who: str):
+        self.chain, self.op, self.plan, self.old_plan = chain, op, plan, old_plan
+        self.old_subs, self.keys, self.batch = old_subs, keys, batch
+        self.subs = list(old_subs[:min(len(old_subs), plan.n)])
+        self.weight, self.delta, self.discard = zero(batch), zero(batch), EMPTY
+        self.changed: set[int] = set()
+        self.visited: set[int] = set()
+        self.changed_inputs = changed_inputs
+        self.who = who
+
+    def _carry_in(self, subs: Any, plan: Plan, t: int) -> Any:
+        return plan.init if t == 0 else self.chain._carry(subs[t - 1].retval)
+
+    def visit_existing(self, forced: list) -> None:
+        """Edit the forced steps, following each while its carried state changes."""
+        kept, queue, last = len(self.subs), collections.deque(forced), -1
+        while True:
+            while queue and queue[0] <= last:
+                queue.popleft()
+            if not queue:
+                return
+            t = queue.popleft()
+            while t is not None:
+                last = t
+                carry_changed = self._edit_step(t)
+                t = t + 1 if carry_changed and t + 1 < kept else None
+
+    def _edit_step(self, t: int) -> bool:
+        chain, old = self.chain, self.old_subs[t]
+        carry = self._carry_in(self.subs, self.plan, t)
+        carry_same = carry is self._carry_in(self.old_subs, self.old_plan, t)
+        argdiffs = chain._step_argdiffs(self.plan, t, carry_same, self.changed_inputs)
+        new, w, retdiff, disc = guarded(self.who, "step", t, self.op.edit, chain.kernel, old, t,
+                                        self.plan.step_args(t, carry), argdiffs, self.keys.at(t))
+        self.subs[t] = new
+        self.visited.add(t)
+        self.weight = self.weight + w
+        self.delta = self.delta + (new.score - old.score)
+        self.discard = add_discard(self.discard, t, disc)
+        if new.retval is old.retval:
+            return False
+        self.changed.add(t)
+        if is_no_change(retdiff):
+            return False
+        return chain._carry(new.retval) is not chain._carry(old.retval)
+
+    def grow(self, n_old: int, n_new: int) -> None:
+        """Create the steps the chain gained (generate/simulate with their constraints)."""
+        for t in range(n_old, n_new):
+            carry = self._carry_in(self.subs, self.plan, t)
+            new, w = guarded(self.who, "step", t, self.op.fresh, self.chain.kernel, t,
+                             self.plan.step_args(t, carry), self.keys.at(t))
+            self.subs.append(new)
+            self.weight = self.weight + w
+            self.delta = self.delta + new.score
+            self.changed.add(t)
+
+    def shrink(self, n_new: int, n_old: int) -> None:
+        """Drop the steps the chain lost (update: -old score, discard their choices)."""
+        for t in range(n_new, n_old):
+            old = self.old_subs[t]
+            w, disc = self.op.remove(old)
+            self.weight = self.weight + w
+            self.delta = self.delta - old.score
+            self.discard = add_discard(self.discard, t, disc)
+
+    def finish(self, trace: Trace, args: tuple) -> tuple:
+        n_old, n_new = len(self.old_subs), len(self.subs)
+        if not self.changed and n_old == n_new:
+            retval, retdiff = trace.retval, NO_CHANGE
+        else:
+            retval = self.chain._retval(self.plan, [s.retval for s in self.subs])
+            retdiff = self.chain._retdiff(n_old, n_new, self.changed)
+        choices = replace_indexed(trace.choices, self.subs,
+                                  self.visited | set(range(n_old, n_new)), range(n_new, n_old))
+        new = Trace(self.chain, args, retval, choices, trace.score + self.delta,
+                    ChainInternal(tuple(self.subs), self.batch))
+        return new, self.weight, retdiff, self.discard

@@ -1,0 +1,232 @@
+"""Map: one kernel call per element of its argument sequences.
+
+`Map(kernel)` takes args `(xs, ys, ...)`, sequences of one length n (lists,
+tuples, or arrays whose leading axis is the element axis), and calls
+`kernel(xs[i], ys[i], ...)` for i = 0..n-1; element i's choices sit under
+`(i, ...)` and the retval is the list of the kernel retvals.
+
+It is the generative function of this hand-written model, with incremental
+update/regenerate: only elements named by the constraints/selection, elements
+whose arguments changed (a `SequenceDiff` argdiff names them; otherwise elements
+are compared by identity) and new elements run the kernel.
+
+    @gen
+    def map_model(xs, ys):
+        return [trace(i, kernel, x, y) for i, (x, y) in enumerate(zip(xs, ys))]
+
+Example:
+    >>> @gen
+    ... def point(x):
+    ...     return trace("y", dist.gaussian(2.0 * x, 1.0))
+    >>> tr = Map(point).simulate(([1.0, 2.0, 3.0],), key=gm.key(0))
+    >>> len(tr.retval), tr[1, "y"] is tr.retval[1]
+    (3, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from genmlx._backend import Array, get_backend
+from genmlx.combinators._common import (
+    KeySource, RegenerateOp, UpdateOp, add_discard, as_choicemap, changed_elements, check_args,
+    guarded, index_keys, indexed_choices, indexed_lookup, replace_indexed, run_fresh,
+    run_simulate, sequence_length, zero,
+)
+from genmlx.core.address import Path
+from genmlx.core.choicemap import EMPTY, ChoiceMap
+from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE, SequenceDiff
+from genmlx.core.selection import Selection
+from genmlx.core.trace import Trace
+from genmlx.errors import ArgumentError
+from genmlx.gfi.interface import (
+    AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
+)
+
+__all__ = ["Map"]
+
+
+@dataclass(frozen=True)
+class MapInternal:
+    """A Map trace's per-element subtraces and its batch size (None: unbatched)."""
+
+    subtraces: tuple
+    batch: int | None = None
+
+
+class Map(GenerativeFunction):
+    """Apply `kernel` to every element of the argument sequences (module docstring)."""
+
+    def __init__(self, kernel: GenerativeFunction):
+        if not isinstance(kernel, GenerativeFunction):
+            raise TypeError(f"Map: the kernel must be a generative function, "
+                            f"got {type(kernel).__name__}")
+        self.kernel = kernel
+        self.name = f"Map({getattr(kernel, 'name', 'kernel')})"
+
+    # -- arguments ----------------------------------------------------------------------
+    def _length(self, args: tuple, who: str) -> int:
+        check_args(who, args, 1)
+        lengths = [sequence_length(seq, who) for seq in args]
+        if len(set(lengths)) > 1:
+            raise ArgumentError(f"{who}: the argument sequences must have one length, got "
+                                f"lengths {lengths}")
+        return lengths[0]
+
+    @staticmethod
+    def _element(args: tuple, i: int) -> tuple:
+        return tuple(seq[i] for seq in args)
+
+    # -- forward execution ------------------------------------------------------------
+    def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
+                 who: str) -> GenerateResult:
+        n = self._length(args, who)
+        index_keys(constraints, n, who, "element")
+        keys = KeySource(key)
+        subs, weight, score = [], zero(batch), zero(batch)
+        for i in range(n):
+            sub_constraints = constraints.get_submap(i)
+            if sub_constraints.is_empty():
+                sub = guarded(who, "element", i, run_simulate, self.kernel,
+                              self._element(args, i), batch, keys.at(i))
+            else:
+                sub, w = guarded(who, "element", i, run_fresh, self.kernel,
+                                 self._element(args, i), sub_constraints, batch, keys.at(i))
+                weight = weight + w
+            score = score + sub.score
+            subs.append(sub)
+        trace = Trace(self, args, [s.retval for s in subs], indexed_choices(subs), score,
+                      MapInternal(tuple(subs), batch))
+        return GenerateResult(trace, weight)
+
+    def simulate(self, args: tuple, key: Any = None) -> Trace:
+        """Run the kernel on every element; score = sum of the elements' scores."""
+        return self._forward(args, EMPTY, None, key, f"{self.name}.simulate").trace
+
+    def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
+                 key: Any = None) -> GenerateResult:
+        """Math: weight = sum over elements of the kernel's generate weight."""
+        return self._forward(args, as_choicemap(constraints), None, key,
+                             f"{self.name}.generate")
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+        """Batched simulate: each element's kernel runs once for `n` particles."""
+        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+
+    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
+                  key: Any = None) -> GenerateResult:
+        """Batched generate: [n] weights, each as in `generate`."""
+        return self._forward(args, as_choicemap(constraints), int(n), key,
+                             f"{self.name}.vgenerate")
+
+    def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
+        """Math: weight = log p(choices; args) = sum over elements of the kernel's assess."""
+        who = f"{self.name}.assess"
+        choices = as_choicemap(choices)
+        n = self._length(args, who)
+        index_keys(choices, n, who, "element")
+        total, rets = zero(), []
+        for i in range(n):
+            w, ret = guarded(who, "element", i, self.kernel.assess, self._element(args, i),
+                             choices.get_submap(i))
+            total = total + w
+            rets.append(ret)
+        return AssessResult(total, rets)
+
+    def project(self, trace: Trace, selection: Selection) -> Array:
+        """Math: sum over elements of the kernel's project on the selection under `i`."""
+        total = get_backend().xp.zeros_like(trace.score)
+        for i, sub in enumerate(trace.internal.subtraces):
+            sel = selection.sub(i)
+            if not sel.is_none():
+                total = total + sub.gen_fn.project(sub, sel)
+        return total
+
+    # -- incremental edits --------------------------------------------------------------
+    def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+               argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
+        """Math: weight = log p(t') - log p(t) less the density of fresh unconstrained
+        choices: edited elements add their update weight, new elements their generate
+        weight, removed elements subtract their old score; the rest are kept as they are."""
+        op = UpdateOp(as_choicemap(constraints), trace.internal.batch)
+        return UpdateResult(*self._edit(trace, op, args, argdiffs, key, f"{self.name}.update"))
+
+    def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                   argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
+        """Math: weight = sum of the edited elements' regenerate weights (MH acceptance
+        log-ratio); new and removed elements add nothing."""
+        op = RegenerateOp(selection, trace.internal.batch)
+        new, weight, retdiff, _ = self._edit(trace, op, args, argdiffs, key,
+                                             f"{self.name}.regenerate")
+        return RegenerateResult(new, weight, retdiff)
+
+    def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+                key: Any = None) -> UpdateResult:
+        """Batched update ([N] weights); the batch size comes from the trace."""
+        return self.update(trace, constraints, args, None, key)
+
+    def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                    key: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights)."""
+        return self.regenerate(trace, selection, args, None, key)
+
+    def _changed(self, old_args: tuple, args: tuple, argdiffs: tuple | None,
+                 kept: int) -> list:
+        """Per argument: the set of changed element indices (None: all may have changed)."""
+        if len(old_args) != len(args):
+            return [None] * len(args)
+        return [changed_elements(old, new, None if argdiffs is None else argdiffs[j], kept)
+                for j, (old, new) in enumerate(zip(old_args, args))]
+
+    def _edit(self, trace: Trace, op: Any, args: tuple | None, argdiffs: tuple | None,
+              key: Any, who: str) -> tuple:
+        if args is None:
+            args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
+        old_subs, n_new = trace.internal.subtraces, self._length(args, who)
+        n_old = len(old_subs)
+        kept = min(n_old, n_new)
+        per_arg = self._changed(trace.args, args, argdiffs, kept)
+        visit = op.touched_indices(n_new if op.kind == "update" else kept, who)
+        for changed in per_arg:
+            visit |= set(range(kept)) if changed is None else changed
+        keys, batch = KeySource(key), trace.internal.batch
+        subs = list(old_subs[:kept])
+        weight, delta, discard, retchanged = zero(batch), zero(batch), EMPTY, set()
+        for i in sorted(t for t in visit if t < kept):
+            diffs = tuple(UNKNOWN_CHANGE if c is None or i in c else NO_CHANGE for c in per_arg)
+            new, w, _, disc = guarded(who, "element", i, op.edit, self.kernel, old_subs[i], i,
+                                      self._element(args, i), diffs, keys.at(i))
+            subs[i] = new
+            weight, delta = weight + w, delta + (new.score - old_subs[i].score)
+            discard = add_discard(discard, i, disc)
+            if new.retval is not old_subs[i].retval:
+                retchanged.add(i)
+        for i in range(n_old, n_new):
+            new, w = guarded(who, "element", i, op.fresh, self.kernel, i,
+                             self._element(args, i), keys.at(i))
+            subs.append(new)
+            weight, delta = weight + w, delta + new.score
+        for i in range(n_new, n_old):
+            w, disc = op.remove(old_subs[i])
+            weight, delta = weight + w, delta - old_subs[i].score
+            discard = add_discard(discard, i, disc)
+        if not retchanged and n_old == n_new:
+            retval, retdiff = trace.retval, NO_CHANGE
+        else:
+            retval = [s.retval for s in subs]
+            retdiff = SequenceDiff(n_new, n_old, frozenset(retchanged))
+        choices = replace_indexed(trace.choices, subs,
+                                  {i for i in visit if i < kept} | set(range(n_old, n_new)),
+                                  range(n_new, n_old))
+        new_trace = Trace(self, args, retval, choices, trace.score + delta,
+                          MapInternal(tuple(subs), batch))
+        return new_trace, weight, retdiff, discard
+
+    # -- trace access --------------------------------------------------------------------
+    def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:
+        """`trace[i]` is element i's retval; `trace[i, addr]` looks inside element i."""
+        return indexed_lookup(trace.internal.subtraces, path)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"

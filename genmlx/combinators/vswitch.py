@@ -1,0 +1,459 @@
+"""VSwitch: Switch for [N]-batched indices, by running every branch.
+
+`VSwitch(*branches)` takes args `(index, *args)` with `index` an integer array
+[N] (or 0-d). Every branch runs on the same arguments (batched for [N] indices),
+and results are selected elementwise with `where` by the index: particle i's
+retval, score and weights are those of branch `index[i]`. Use it where a
+Python `if` on a batched value cannot run (inside `vsimulate`, or under
+`vmap_gf`).
+
+Choices: the trace holds every branch's choices, merged at the top level; an
+address that several branches share holds, per particle, the selected
+branch's value. A particle's score counts only its selected branch, so it is
+the score of the hand-written model `splice(branches[index[i]], *args)` on that
+particle's choices.
+
+Called through the unbatched API with an [N] index (`simulate`, `generate`,
+...), the score and weights are the sums over the N particles (as `vmap_gf`);
+through the batched entry points (`vsimulate`, `vgenerate`, ...) they are [N].
+
+Update/regenerate: particles whose index is unchanged get their branch's
+update/regenerate weight. A particle whose index changes gets Switch's
+weights elementwise: the new branch is generated from scratch (its constrained
+choices' log density, minus the old branch's score, for update; 0 for
+regenerate). The discard holds the old values of every constrained address and,
+when some particle changed branch, of every address of the branches left.
+
+`Switch` and `Mask` run batched (their `vsimulate`, `vgenerate`, ...) through a
+VSwitch over their branches (`BatchedByVSwitch`).
+
+Example (low and high as in Switch's example):
+    >>> tr = VSwitch(low, high).simulate((xp.asarray([0, 1, 1, 0]),), key=gm.key(0))
+    >>> tr.score.shape  # the sum over the 4 particles of their selected branch's score
+    ()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from genmlx._backend import Array, get_backend
+from genmlx.combinators._common import (
+    KeySource, as_choicemap, check_args, lookup, run_fresh, run_simulate,
+)
+from genmlx.core.address import Path, show
+from genmlx.core.choicemap import EMPTY, ChoiceMap
+from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
+from genmlx.core.selection import Selection
+from genmlx.core.trace import Trace
+from genmlx.errors import AddressError, ArgumentError
+from genmlx.gfi.interface import (
+    AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
+)
+
+__all__ = ["VSwitch", "BatchedByVSwitch"]
+
+
+@dataclass(frozen=True)
+class VSwitchInternal:
+    """Index, every branch's subtrace, the batch size of the runs, and whether the
+    score is the sum over the batch (unbatched API with an [N] index)."""
+
+    index: Array
+    subtraces: tuple
+    batch: int | None
+    summed: bool
+
+
+# -- elementwise selection -------------------------------------------------------------
+
+def _cond(mask: Array, value: Array) -> Array:
+    """`mask` ([N] or 0-d) shaped to broadcast against `value` ([N, ...])."""
+    xp = get_backend().xp
+    if mask.ndim == 0 or value.ndim <= 1:
+        return mask
+    return xp.reshape(mask, tuple(mask.shape) + (1,) * (value.ndim - 1))
+
+
+def _where(mask: Array, a: Any, b: Any) -> Array:
+    backend = get_backend()
+    a = a if backend.is_array(a) else backend.asarray(a)
+    b = b if backend.is_array(b) else backend.asarray(b)
+    return backend.xp.where(_cond(mask, a), a, b)
+
+
+def select_available(index: Array, options: list) -> Any:
+    """Elementwise choice among `(branch, value)` options by `index` (pytrees allowed).
+
+    A None value (a branch with nothing to return, like Mask's off branch) is no
+    option: particles selecting it get another branch's value.
+    """
+    options = [(k, v) for k, v in options if v is not None]
+    if not options:
+        return None
+    first = options[0][1]
+    if all(v is first for _, v in options[1:]):
+        return first
+    if isinstance(first, (tuple, list)):
+        if any(not isinstance(v, (tuple, list)) or len(v) != len(first) for _, v in options):
+            raise ArgumentError("VSwitch: branch retvals must have the same structure")
+        parts = [select_available(index, [(k, v[j]) for k, v in options])
+                 for j in range(len(first))]
+        return type(first)(parts)
+    out = first
+    for k, value in options[1:]:
+        out = _where(index == k, value, out)
+    return out
+
+
+def merge_choices(index: Array, subs: Any) -> ChoiceMap:
+    """Every branch's choices at the top level; shared addresses selected by `index`."""
+    table: dict[Path, list] = {}
+    for k, sub in enumerate(subs):
+        for path, value in sub.choices.leaves():
+            table.setdefault(path, []).append((k, value))
+    out = EMPTY
+    for path, options in table.items():
+        out = out.set(path, select_available(index, options))
+    return out
+
+
+def restrict(choices: ChoiceMap, keep: ChoiceMap) -> ChoiceMap:
+    """The leaves of `choices` whose addresses hold a value in `keep`."""
+    out = EMPTY
+    for path, value in choices.leaves():
+        if keep.has_value(path):
+            out = out.set(path, value)
+    return out
+
+
+def where_choices(mask: Array, a: ChoiceMap, b: ChoiceMap) -> ChoiceMap:
+    """Leafwise `where(mask, a, b)` of two choicemaps with the same addresses."""
+    out = EMPTY
+    for path, value in b.leaves():
+        out = out.set(path, _where(mask, a.get_value(path), value) if a.has_value(path)
+                      else value)
+    return out
+
+
+class VSwitch(GenerativeFunction):
+    """Run every branch, select results elementwise by an index array (module docstring)."""
+
+    def __init__(self, *branches: GenerativeFunction):
+        if not branches:
+            raise ArgumentError("VSwitch: give at least one branch")
+        for k, branch in enumerate(branches):
+            if not isinstance(branch, GenerativeFunction):
+                raise TypeError(f"VSwitch: branch {k} must be a generative function, "
+                                f"got {type(branch).__name__}")
+        self.branches = tuple(branches)
+        self.name = "VSwitch(" + ", ".join(getattr(b, "name", "?") for b in branches) + ")"
+
+    # -- arguments ------------------------------------------------------------------------
+    def _index(self, index: Any, who: str) -> Array:
+        backend = get_backend()
+        xp = backend.xp
+        idx = index if backend.is_array(index) else backend.asarray(index)
+        if not xp.isdtype(idx.dtype, "integral") or idx.ndim > 1:
+            raise ArgumentError(f"{who}: the index must be an integer array [N] (or 0-d), got "
+                                f"dtype {idx.dtype} with shape {tuple(idx.shape)}")
+        if bool(xp.any((idx < 0) | (idx >= len(self.branches)))):
+            raise ArgumentError(f"{who}: branch index out of range; there are "
+                                f"{len(self.branches)} branches (valid indices 0.."
+                                f"{len(self.branches) - 1})")
+        return idx
+
+    def _split(self, args: tuple, batch: int | None, who: str) -> tuple:
+        """(index, branch args, run batch size, summed)."""
+        check_args(who, args, 1)
+        index = self._index(args[0], who)
+        if batch:
+            if index.ndim == 1 and int(index.shape[0]) != batch:
+                raise ArgumentError(f"{who}: index has {index.shape[0]} entries for a batch "
+                                    f"of {batch}")
+            return index, tuple(args[1:]), batch, False
+        if index.ndim == 1:
+            return index, tuple(args[1:]), int(index.shape[0]), True
+        return index, tuple(args[1:]), None, False
+
+    def _trace(self, args: tuple, index: Array, subs: list, batch: int | None,
+               summed: bool) -> Trace:
+        score = self._total(select_available(index, [(k, s.score) for k, s in enumerate(subs)]),
+                            summed)
+        retval = select_available(index, [(k, s.retval) for k, s in enumerate(subs)])
+        return Trace(self, args, retval, merge_choices(index, subs), score,
+                     VSwitchInternal(index, tuple(subs), batch, summed))
+
+    @staticmethod
+    def _total(x: Array, summed: bool) -> Array:
+        return get_backend().xp.sum(x) if summed else x
+
+    def _select(self, index: Array, values: list, summed: bool) -> Array:
+        return self._total(select_available(index, list(enumerate(values))), summed)
+
+    # -- forward -------------------------------------------------------------------------
+    def _generate_branch(self, k: int, args: tuple, constraints: ChoiceMap,
+                         batch: int | None, key: Any) -> tuple[Trace, Array]:
+        """The branch's generate on the constraints among its own addresses."""
+        branch = self.branches[k]
+        if constraints.is_empty():
+            sub = run_simulate(branch, args, batch, key)
+            return sub, get_backend().xp.zeros_like(sub.score)
+        try:
+            return run_fresh(branch, args, constraints, batch, key)
+        except AddressError:
+            probe = run_simulate(branch, args, batch, key)
+            return run_fresh(branch, args, restrict(constraints, probe.choices), batch, key)
+
+    def _check_used(self, constraints: ChoiceMap, subs: list, who: str) -> None:
+        for path, _ in constraints.leaves():
+            if not any(s.choices.has_value(path) for s in subs):
+                raise AddressError(f"{who}: constraint at address {show(path)}, which no "
+                                   "branch visits")
+
+    def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
+                 who: str) -> GenerateResult:
+        index, rest, run_batch, summed = self._split(args, batch, who)
+        keys = KeySource(key)
+        results = [self._generate_branch(k, rest, constraints, run_batch, keys.at(k))
+                   for k in range(len(self.branches))]
+        subs = [r[0] for r in results]
+        self._check_used(constraints, subs, who)
+        weight = self._select(index, [r[1] for r in results], summed)
+        return GenerateResult(self._trace(args, index, subs, run_batch, summed), weight)
+
+    def simulate(self, args: tuple, key: Any = None) -> Trace:
+        """Run every branch; score = the selected branch's score (summed over [N])."""
+        return self._forward(args, EMPTY, None, key, f"{self.name}.simulate").trace
+
+    def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
+                 key: Any = None) -> GenerateResult:
+        """Math: weight = the selected branch's generate weight (summed over [N])."""
+        return self._forward(args, as_choicemap(constraints), None, key,
+                             f"{self.name}.generate")
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+        """Batched simulate: [n] scores, each the selected branch's."""
+        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+
+    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
+                  key: Any = None) -> GenerateResult:
+        """Batched generate: [n] weights, each the selected branch's generate weight."""
+        return self._forward(args, as_choicemap(constraints), int(n), key,
+                             f"{self.name}.vgenerate")
+
+    def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
+        """Math: weight = the selected branch's log p(choices) (summed over [N]).
+
+        Every branch is run with all its choices constrained (a fixed key, so
+        nothing is drawn); a branch selected by some particle must find all its
+        choices in `choices`.
+        """
+        who = f"{self.name}.assess"
+        choices = as_choicemap(choices)
+        index, rest, run_batch, summed = self._split(args, None, who)
+        xp, key = get_backend().xp, get_backend().key(0)
+        subs, weights = [], []
+        for k in range(len(self.branches)):
+            sub, weight = self._generate_branch(k, rest, choices, run_batch, key)
+            if bool(xp.any(index == k)):
+                for path, _ in sub.choices.leaves():
+                    if not choices.has_value(path):
+                        raise AddressError(f"{who}: no choice at address {show(path)} of "
+                                           f"branch {k}; assess needs every random choice")
+            subs.append(sub)
+            weights.append(weight)
+        self._check_used(choices, subs, who)
+        retval = select_available(index, [(k, s.retval) for k, s in enumerate(subs)])
+        return AssessResult(self._select(index, weights, summed), retval)
+
+    def project(self, trace: Trace, selection: Selection) -> Array:
+        """Math: the selected branch's project (summed over [N])."""
+        internal: VSwitchInternal = trace.internal
+        values = [s.gen_fn.project(s, selection) for s in internal.subtraces]
+        return self._select(internal.index, values, internal.summed)
+
+    # -- edits ---------------------------------------------------------------------------
+    def _edit_setup(self, trace: Trace, args: tuple | None, who: str) -> tuple:
+        """(args, index, branch args or None to keep each branch's)."""
+        old: VSwitchInternal = trace.internal
+        if args is None:
+            return trace.args, old.index, None
+        index, rest, run_batch, _ = self._split(args, None if old.summed else old.batch, who)
+        if run_batch != old.batch:
+            raise ArgumentError(f"{who}: the batch size changed from {old.batch} to "
+                                f"{run_batch}; run generate for a new batch size")
+        return args, index, rest
+
+    def _moved(self, old_index: Array, index: Array) -> Array | None:
+        """Mask of the particles whose branch changed (None when none did)."""
+        if index is old_index:
+            return None
+        moved = index != old_index
+        return moved if bool(get_backend().xp.any(moved)) else None
+
+    def _regrow(self, k: int, kept: Trace, kept_weight: Array, to_k: Array, old_score: Array,
+                constraints: ChoiceMap, batch: int | None, key: Any,
+                update: bool) -> tuple[Trace, Array]:
+        """Branch k's subtrace with the particles `to_k` that moved to it generated
+        afresh (Switch's weights for them); the others keep `kept`."""
+        keys = KeySource(key)
+        fresh, fresh_weight = self._generate_branch(k, kept.args, constraints, batch, keys.at(0))
+        merged = where_choices(to_k, fresh.choices, kept.choices)
+        rebuilt, _ = run_fresh(self.branches[k], kept.args, merged, batch, keys.at(1))
+        moved_weight = fresh_weight - old_score if update else 0.0 * fresh_weight
+        return rebuilt, _where(to_k, moved_weight, kept_weight)
+
+    def _discard(self, trace: Trace, discards: list, moved: Array | None,
+                 index: Array) -> ChoiceMap:
+        old: VSwitchInternal = trace.internal
+        paths = {p for d in discards for p, _ in d.leaves()}
+        xp = get_backend().xp
+        for k, sub in enumerate(old.subtraces):
+            if moved is not None and bool(xp.any(moved & (old.index == k))):
+                paths |= set(sub.choices.addresses())
+        out = EMPTY
+        for path, value in trace.choices.leaves():
+            if path in paths:
+                out = out.set(path, value)
+        return out
+
+    def _edit(self, trace: Trace, edit_branch: Any, constraints: ChoiceMap | None,
+              args: tuple | None, key: Any, who: str) -> tuple:
+        old: VSwitchInternal = trace.internal
+        args, index, rest = self._edit_setup(trace, args, who)
+        keys, count = KeySource(key), len(self.branches)
+        moved = self._moved(old.index, index)
+        old_score = select_available(old.index, [(k, s.score)
+                                                 for k, s in enumerate(old.subtraces)])
+        subs, weights, discards = [], [], []
+        for k, sub in enumerate(old.subtraces):
+            routed = EMPTY if constraints is None else restrict(constraints, sub.choices)
+            new, weight, discard = edit_branch(k, sub, routed, rest, keys.at(k))
+            if moved is not None and bool(get_backend().xp.any(moved & (index == k))):
+                new, weight = self._regrow(k, new, weight, moved & (index == k), old_score,
+                                           routed, old.batch, keys.at(count + k),
+                                           constraints is not None)
+            subs.append(new)
+            weights.append(weight)
+            discards.append(discard)
+        new_trace = self._trace(args, index, subs, old.batch, old.summed)
+        retdiff = NO_CHANGE if new_trace.retval is trace.retval else UNKNOWN_CHANGE
+        weight = self._select(index, weights, old.summed)
+        return new_trace, weight, retdiff, self._discard(trace, discards, moved, index)
+
+    def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+               argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
+        """Math: per particle, the selected branch's update weight; for a particle whose
+        branch changed, the new branch's generate weight minus the old branch's score."""
+        constraints = as_choicemap(constraints)
+        self._check_used(constraints, trace.internal.subtraces, f"{self.name}.update")
+        batch = trace.internal.batch
+
+        def edit_branch(k, sub, routed, rest, key):
+            if batch:
+                new, w, _, discard = self.branches[k].vupdate(sub, routed, rest, key=key)
+            else:
+                new, w, _, discard = self.branches[k].update(sub, routed, rest, None, key=key)
+            return new, w, discard
+
+        return UpdateResult(*self._edit(trace, edit_branch, constraints, args, key,
+                                        f"{self.name}.update"))
+
+    def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                   argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
+        """Math: per particle, the selected branch's regenerate weight; 0 for a particle
+        whose branch changed (its new branch is drawn from the prior)."""
+        batch = trace.internal.batch
+
+        def edit_branch(k, sub, routed, rest, key):
+            if batch:
+                new, w, _ = self.branches[k].vregenerate(sub, selection, rest, key=key)
+            else:
+                new, w, _ = self.branches[k].regenerate(sub, selection, rest, None, key=key)
+            return new, w, EMPTY
+
+        new, weight, retdiff, _ = self._edit(trace, edit_branch, None, args, key,
+                                             f"{self.name}.regenerate")
+        return RegenerateResult(new, weight, retdiff)
+
+    def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+                key: Any = None) -> UpdateResult:
+        """Batched update ([N] weights)."""
+        return self.update(trace, constraints, args, None, key)
+
+    def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                    key: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights)."""
+        return self.regenerate(trace, selection, args, None, key)
+
+    def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:
+        """A merged choice, or a value found in the branches, selected by the index."""
+        if not path:
+            return False, None
+        if trace.choices.has_value(path):
+            return True, trace.choices.get_value(path)
+        options = []
+        for k, sub in enumerate(trace.internal.subtraces):
+            found, value = lookup(sub, path)
+            if found:
+                options.append((k, value))
+        if not options:
+            return False, None
+        return True, select_available(trace.internal.index, options)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class BatchedByVSwitch:
+    """Mixin: batched entry points of a branching combinator through a VSwitch.
+
+    The subclass gives `_batched_switch()` (a VSwitch over its branches) and
+    `_switch_args(args)` (its args as the VSwitch's `(index, *args)`). A batched
+    trace keeps the combinator as `gen_fn` and the VSwitch trace as `internal`.
+    """
+
+    def _batched_switch(self) -> VSwitch:
+        raise NotImplementedError
+
+    def _switch_args(self, args: tuple) -> tuple:
+        return args
+
+    def _lift(self, args: tuple, sub: Trace) -> Trace:
+        return Trace(self, args, sub.retval, sub.choices, sub.score, sub)
+
+    @staticmethod
+    def is_batched_trace(trace: Trace) -> bool:
+        return isinstance(trace.internal, Trace)
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+        """Every branch runs batched; [n] scores, each the selected branch's."""
+        return self._lift(args, self._batched_switch().vsimulate(self._switch_args(args), n,
+                                                                 key=key))
+
+    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
+                  key: Any = None) -> GenerateResult:
+        """Batched generate: [n] weights, each the selected branch's."""
+        sub, weight = self._batched_switch().vgenerate(self._switch_args(args), constraints, n,
+                                                       key=key)
+        return GenerateResult(self._lift(args, sub), weight)
+
+    def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
+                key: Any = None) -> UpdateResult:
+        """Batched update: VSwitch's per-particle weights."""
+        switch_args = None if args is None else self._switch_args(args)
+        sub, weight, retdiff, discard = self._batched_switch().vupdate(
+            trace.internal, constraints, switch_args, key=key)
+        return UpdateResult(self._lift(trace.args if args is None else args, sub), weight,
+                            retdiff, discard)
+
+    def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
+                    key: Any = None) -> RegenerateResult:
+        """Batched regenerate: VSwitch's per-particle weights."""
+        switch_args = None if args is None else self._switch_args(args)
+        sub, weight, retdiff = self._batched_switch().vregenerate(trace.internal, selection,
+                                                                  switch_args, key=key)
+        return RegenerateResult(self._lift(trace.args if args is None else args, sub), weight,
+                                retdiff)
