@@ -157,3 +157,36 @@ def test_vectorized_mh_chains_reach_exact_posterior():
 def test_python_control_flow_on_batched_value_names_address_and_fix():
     with pytest.raises(VectorizationError, match="coin.*Switch/Mask"):
         gm.vsimulate(branching, (), n=8)
+
+
+@gen
+def hmm_step(t, z):
+    z = trace("z", dist.gaussian(0.9 * z, 0.5))
+    trace("y", dist.gaussian(z, 1.0))
+    return z
+
+
+from genmlx.combinators import Unfold  # noqa: E402
+
+HMM = Unfold(hmm_step)
+
+
+@gen
+def hmm_model(T):
+    z0 = trace("z0", dist.gaussian(0.0, 1.0))
+    return trace("steps", HMM, T, z0)
+
+
+def test_hmm_via_unfold_particles_are_consistent_ordinary_traces():
+    vtr = gm.vsimulate(hmm_model, (6,), n=32, key=gm.key(13))
+    assert vtr["steps", 3, "z"].shape == (32,)
+    for i in (0, 31):
+        tr = vtr.particle(i)
+        assert tr["steps", 3, "z"].shape == ()
+        assert_close(tr.score, hmm_model.assess((6,), tr.choices).weight, rtol=RTOL, atol=1e-4)
+    obs = choicemap({("steps", t, "y"): 0.3 * t for t in range(6)})
+    vtr, log_w = gm.vgenerate(hmm_model, (6,), obs, n=32, key=gm.key(14))
+    tr = vtr.particle(5)
+    # the vgenerate weight of particle 5 is the log density of its (constrained) ys
+    assert_close(log_w[5], hmm_model.project(tr, select(*[("steps", t, "y") for t in range(6)])),
+                 rtol=RTOL, atol=1e-4)

@@ -67,6 +67,8 @@ def map_batched_trace(trace: Trace, fn: Callable[[Any], Any], new_batch: int | N
         return Trace(gen_fn, trace.args, value, ChoiceMap.leaf(value), score, new_batch)
     if isinstance(gen_fn, DynamicGenFunction):
         return _map_dynamic(trace, f, new_batch, other, fn2 is not None)
+    if hasattr(trace.internal, "subtraces"):
+        return _map_indexed(trace, f, new_batch, other, fn2 is not None)
     custom = getattr(gen_fn, "map_batched_trace", None)
     if custom is None:
         raise VectorizationError(f"{gen_fn.name}: its traces cannot be sliced or gathered by "
@@ -104,6 +106,24 @@ def _map_dynamic(trace: Trace, f: Callable, new_batch: int | None, other: Trace 
     score = f(trace.score, other.score if paired else None)
     return Trace(trace.gen_fn, trace.args, retval, choices, score,
                  replace(trace.internal, records=records, batch=new_batch))
+
+
+def _map_indexed(trace: Trace, f: Callable, new_batch: int | None, other: Trace | None,
+                 paired: bool) -> Trace:
+    """Combinators whose sub-call i sits at address i (Map, Unfold, Scan)."""
+    subs, choices = [], EMPTY
+    for i, sub in enumerate(trace.internal.subtraces):
+        if paired:
+            sub = map_batched_trace(sub, None, new_batch, other.internal.subtraces[i], f)
+        else:
+            sub = map_batched_trace(sub, f, new_batch)
+        subs.append(sub)
+        if not sub.choices.is_empty():
+            choices = choices.set_submap(i, sub.choices)
+    retval = trace.retval if paired else map_tree(f, trace.retval, batch_size(trace))
+    score = f(trace.score, other.score if paired else None)
+    return Trace(trace.gen_fn, trace.args, retval, choices, score,
+                 replace(trace.internal, subtraces=tuple(subs), batch=new_batch))
 
 
 def particle(trace: Trace, i: int) -> Trace:
