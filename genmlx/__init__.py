@@ -33,6 +33,7 @@ from genmlx.gfi import (
 )
 from genmlx import dist
 from genmlx.vectorized import VectorizedTrace, vgenerate, vsimulate
+from genmlx import combinators, inference
 
 __all__ = [
     "ALL", "EMPTY", "NONE", "NO_CHANGE", "UNKNOWN_CHANGE",
@@ -40,7 +41,7 @@ __all__ = [
     "DynamicGenFunction", "EditResult", "GenerateResult", "GenerativeFunction", "NoChange",
     "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
     "SequenceDiff", "Trace", "UnknownChange", "UpdateResult", "VectorizedTrace", "vgenerate", "vsimulate",
-    "assess", "available_backends", "choicemap", "dist", "edit", "errors", "gen", "generate",
+    "assess", "available_backends", "choicemap", "combinators", "inference", "dist", "edit", "errors", "gen", "generate",
     "get_backend", "installed_backends", "key", "next_key", "param", "project", "propose",
     "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",
     "trace", "untraced_key", "update", "use_backend",
