@@ -59,15 +59,27 @@ def _check_less(dist: str, lo_name: str, lo: Any, hi_name: str, hi: Any) -> None
 
 
 def _xlogy(xp: Any, c: Array, y: Array) -> Array:
-    """c log y, with 0 log 0 = 0 (and a NaN-free gradient there)."""
-    zero = c == 0
-    return xp.where(zero, 0.0, c * xp.log(xp.where(zero, 1.0, y)))
+    """c log y for y >= 0, with 0 log 0 = 0 and c log 0 = -inf sign(c) as constants.
+
+    The ends of a closed support get their limits without a gradient path through
+    log 0, so masking them out later never leaves a NaN gradient behind.
+    """
+    c_zero, y_zero = c == 0, y == 0
+    inner = c * xp.log(xp.where(xp.logical_or(c_zero, y_zero), 1.0, y))
+    return xp.where(c_zero, 0.0, xp.where(y_zero, _minus_inf_times_sign(xp, c), inner))
 
 
-def _xlog1py(xp: Any, c: Array, y: Array) -> Array:
-    """c log(1 + y), with 0 log 0 = 0."""
-    zero = c == 0
-    return xp.where(zero, 0.0, c * xp.log1p(xp.where(zero, 0.0, y)))
+def _xlog1my(xp: Any, c: Array, y: Array) -> Array:
+    """c log(1 - y) for y <= 1, with the same conventions as `_xlogy` at y = 1."""
+    c_zero, y_one = c == 0, y == 1
+    inner = c * xp.log1p(-xp.where(xp.logical_or(c_zero, y_one), 0.0, y))
+    return xp.where(c_zero, 0.0, xp.where(y_one, _minus_inf_times_sign(xp, c), inner))
+
+
+def _minus_inf_times_sign(xp: Any, c: Array) -> Array:
+    """-inf where c > 0, +inf elsewhere, in c's dtype (two Python scalars would not keep it)."""
+    inf = xp.asarray(math.inf, dtype=c.dtype)
+    return xp.where(c > 0, -inf, inf)
 
 
 def _log1p_square(xp: Any, w: Array) -> Array:
@@ -80,7 +92,7 @@ def _log1p_square(xp: Any, w: Array) -> Array:
 
 def _beta_log_density(xp: Any, x: Array, a: Array, b: Array) -> Array:
     """log Beta(a, b) density at x in [0, 1] (no support mask)."""
-    return _xlogy(xp, a - 1.0, x) + _xlog1py(xp, b - 1.0, -x) - special.log_beta(a, b)
+    return _xlogy(xp, a - 1.0, x) + _xlog1my(xp, b - 1.0, x) - special.log_beta(a, b)
 
 
 class _Continuous(Distribution):
@@ -193,11 +205,7 @@ class Cauchy(_Continuous):
 
 
 class StudentT(_Continuous):
-    """Location-scale Student t: loc + scale T, T ~ t(df), on the reals.
-
-    Density Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi) scale)
-    (1 + ((x - loc)/scale)^2 / df)^(-(df+1)/2).
-    """
+    """Location-scale Student t on the reals (see `student_t`)."""
 
     name = "student_t"
     support = REAL
@@ -301,10 +309,7 @@ class Gamma(_Continuous):
 
 
 class InvGamma(_Continuous):
-    """Inverse gamma: 1/X with X ~ Gamma(shape, rate=scale), on (0, inf).
-
-    Density scale^shape x^(-shape-1) e^(-scale/x) / Gamma(shape).
-    """
+    """Inverse gamma: 1/X with X ~ Gamma(shape, rate=scale), on (0, inf) (see `inv_gamma`)."""
 
     name = "inv_gamma"
     support = POSITIVE
@@ -330,10 +335,7 @@ class InvGamma(_Continuous):
 
 
 class LogNormal(_Continuous):
-    """Log-normal: log x ~ N(mu, sigma^2), on (0, inf).
-
-    Density exp(-(log x - mu)^2 / (2 sigma^2)) / (x sigma sqrt(2 pi)).
-    """
+    """Log-normal: log x ~ N(mu, sigma^2), on (0, inf) (see `log_normal`)."""
 
     name = "log_normal"
     support = POSITIVE
@@ -380,10 +382,7 @@ class Beta(_Continuous):
 
 
 class BetaUniformMixture(_Continuous):
-    """theta Beta(alpha, beta) + (1 - theta) U[0, 1], on [0, 1].
-
-    Density theta Beta(x; alpha, beta) + (1 - theta).
-    """
+    """theta Beta(alpha, beta) + (1 - theta) U[0, 1], on [0, 1] (see `beta_uniform_mixture`)."""
 
     name = "beta_uniform_mixture"
     support = UNIT_INTERVAL
@@ -419,12 +418,8 @@ class BetaUniformMixture(_Continuous):
 # truncated and piecewise families
 
 class TruncatedNormal(_Continuous):
-    """N(mu, sigma^2) restricted to [lo, hi] and renormalised (lo or hi may be infinite).
-
-    Density phi((x - mu)/sigma) / (sigma (Phi((hi - mu)/sigma) - Phi((lo - mu)/sigma)))
-    on [lo, hi]; the normaliser is computed in log space, so far-tail
-    intervals such as [8, 9] standard deviations are exact to float precision.
-    """
+    """N(mu, sigma^2) restricted to [lo, hi], renormalised in log space (see
+    `truncated_normal`): far-tail intervals such as [8, 9] sigmas keep full precision."""
 
     name = "truncated_normal"
     support = INTERVAL
@@ -436,8 +431,14 @@ class TruncatedNormal(_Continuous):
         super().__init__(backend, mu=mu, sigma=sigma, lo=lo, hi=hi)
 
     def _standard_bounds(self) -> tuple[Array, Array]:
-        p = self.params
-        return (p["lo"] - p["mu"]) / p["sigma"], (p["hi"] - p["mu"]) / p["sigma"]
+        """(lo - mu)/sigma, (hi - mu)/sigma; infinite ends skip inf/sigma (NaN gradient)."""
+        p, xp = self.params, self.xp
+
+        def standardise(end):
+            finite = xp.isfinite(end)
+            return xp.where(finite, (xp.where(finite, end, 0.0) - p["mu"]) / p["sigma"], end)
+
+        return standardise(p["lo"]), standardise(p["hi"])
 
     def _draw(self, key, shape):
         p, xp = self.params, self.xp
@@ -456,12 +457,8 @@ class TruncatedNormal(_Continuous):
 
 
 class PiecewiseUniform(_Continuous):
-    """Mass probs[i] spread uniformly on [bounds[i], bounds[i+1]], i = 0..K-1.
-
-    Density probs[i] / (bounds[i+1] - bounds[i]) on bin i (bins are closed on
-    the left; the last one also on the right). bounds [..., K+1] must increase
-    strictly, probs [..., K] be >= 0 and sum to 1; leading axes are batch axes.
-    """
+    """Mass probs[i] uniformly on [bounds[i], bounds[i+1]] (see `piecewise_uniform`);
+    leading axes of bounds [..., K+1] and probs [..., K] are batch axes."""
 
     name = "piecewise_uniform"
     support = INTERVAL
@@ -538,8 +535,8 @@ class Delta(_Continuous):
         return self.xp.broadcast_to(self.params["v"], shape)
 
     def log_prob(self, value):
-        xp = self.xp
-        return self._masked(self._real(value) == self.params["v"], 0.0)
+        equal = self._real(value) == self.params["v"]
+        return self._masked(equal, self.xp.zeros(equal.shape, dtype=self.backend.float_dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -635,8 +632,10 @@ def truncated_normal(mu: Any, sigma: Any, lo: Any, hi: Any) -> TruncatedNormal:
 
 
 def piecewise_uniform(bounds: Any, probs: Any) -> PiecewiseUniform:
-    """Mass probs[i] uniformly on [bounds[i], bounds[i+1]]; bounds [K+1] increasing, probs [K].
+    """Mass probs[i] uniformly on [bounds[i], bounds[i+1]]; support [bounds[0], bounds[K]].
 
+    bounds [K+1] strictly increasing, probs [K] >= 0 summing to 1 (leading axes
+    batch). Bins are closed on the left, the last one also on the right.
     Math: log p(x) = log probs[i] - log(bounds[i+1] - bounds[i]) for x in bin i.
     """
     return PiecewiseUniform(bounds, probs)
