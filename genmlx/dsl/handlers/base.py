@@ -41,6 +41,9 @@ class CallRecord:
         return self.subtrace.score
 
 
+_KEY_BLOCK = 16
+
+
 class Handler:
     """Base handler. `batch` is None for one execution, N for [N] particles."""
 
@@ -58,14 +61,22 @@ class Handler:
         self.records: dict[Path, Any] = {}
         self.param_owner = [gen_fn]
         self.last_path: Path | None = None
+        self._block: Any = None
+        self._next = _KEY_BLOCK
 
     # -- keys -------------------------------------------------------------------
     def fresh_key(self) -> Any:
-        if self.key is None:
-            self.key = resolve_key(None)
-        pair = self.backend.split(self.key, 2)
-        self.key = pair[0]
-        return pair[1]
+        """A new key for one site. Keys are split off in blocks: one split and one
+        index per site instead of a split and two indexes (MLX pays per op)."""
+        if self._next >= _KEY_BLOCK:
+            if self.key is None:
+                self.key = resolve_key(None)
+            self._block = self.backend.split(self.key, _KEY_BLOCK + 1)
+            self.key = self._block[0]
+            self._next = 1
+        key = self._block[self._next]
+        self._next += 1
+        return key
 
     # -- dispatch -------------------------------------------------------------------
     def visit(self, path: Path, target: Any, args: tuple) -> Any:
