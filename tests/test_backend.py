@@ -187,3 +187,11 @@ def test_wheel_installs_genmlx_backends_not_a_top_level_backends(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, text=True,
                          capture_output=True, env={**os.environ, "PYTHONPATH": str(target)}).stdout
     assert str(target) in out
+
+
+def test_environment_variable_picks_the_default_backend():
+    code = "import genmlx; print(genmlx.get_backend().name)"
+    env = {**os.environ, "GENMLX_BACKEND": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, text=True, check=True,
+                         capture_output=True).stdout.strip()
+    assert out == "numpy"
