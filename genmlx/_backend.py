@@ -331,6 +331,15 @@ def use_backend(name: str | Backend, float_dtype: str | None = None) -> Iterator
         _scoped.reset(token)
 
 
+def host_numpy() -> Any:
+    """NumPy, for reading concrete user inputs on the host (parameter validation,
+    shapes of Python lists). Never for model computation: that goes through
+    `get_backend().xp`, so it runs, compiles and differentiates on every backend."""
+    import numpy
+
+    return numpy
+
+
 def requires(*capabilities: Capability | str) -> Callable:
     """Decorator: the entry point raises `CapabilityError` on backends lacking any."""
 

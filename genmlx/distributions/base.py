@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from genmlx._backend import Array, Backend, get_backend
+from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions.gfi import DistributionGFI
 from genmlx.errors import ParameterError
 
@@ -73,7 +73,7 @@ def check_param(dist_name: str, param_name: str, value: Any, ok: Callable[[Any],
     """
     if not _is_concrete(value):
         return
-    import numpy as np  # only for checking user-supplied concrete values
+    np = host_numpy()  # only for checking user-supplied concrete values
 
     arr = np.asarray(value, dtype=float)
     if not np.all(ok(arr)):

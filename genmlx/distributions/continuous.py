@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from genmlx._backend import Array, Backend
+from genmlx._backend import Array, Backend, host_numpy
 from genmlx.distributions import samplers, special
 from genmlx.distributions.base import (
     INTERVAL, POINT, POSITIVE, REAL, UNIT_INTERVAL, Distribution, _is_concrete, as_param,
@@ -51,7 +51,7 @@ def _check_less(dist: str, lo_name: str, lo: Any, hi_name: str, hi: Any) -> None
     """ParameterError unless lo < hi elementwise (when both are concrete)."""
     if not (_is_concrete(lo) and _is_concrete(hi)):
         return
-    import numpy as np  # only for checking user-supplied concrete values
+    np = host_numpy()  # only for checking user-supplied concrete values
 
     if not np.all(np.asarray(lo, dtype=float) < np.asarray(hi, dtype=float)):
         raise ParameterError(f"{dist}: parameter '{hi_name}' must be greater than "
