@@ -88,8 +88,9 @@ def as_param(value: Any, backend: Backend | None = None, integer: bool = False) 
     xp = backend.xp
     dtype = backend.int_dtype if integer else backend.float_dtype
     if backend.is_array(value):
-        if integer or xp.isdtype(value.dtype, "real floating"):
+        if integer or value.dtype == dtype:
             return value
+        # the dtype policy: a float64 NumPy array on a float32 backend becomes float32
         return xp.astype(value, dtype)
     return backend.asarray(value, dtype=dtype)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from genmlx._backend import Array, Backend, get_backend
+from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions import discrete_samplers as ds
 from genmlx.distributions.base import (
     FINITE, NONNEGATIVE_INTEGER, Distribution, _is_concrete, as_param, broadcast_shapes,
@@ -74,11 +74,11 @@ class _Discrete(Distribution):
 
     def _homogeneous_int(self, name: str) -> int:
         """The single concrete integer value of parameter `name` (for enumeration)."""
-        import numpy as np  # reading concrete parameter values only
+        np = host_numpy()  # reading concrete parameter values only
 
         try:
             values = np.unique(self.backend.to_numpy(self.params[name]))
-        except Exception as exc:  # traced (jit, compile, vmap): no concrete values
+        except (TypeError, ValueError) as exc:  # traced (jit, compile, vmap): no values
             raise ValueError(f"{self.name}.enumerate_support: parameter '{name}' must be "
                              f"concrete, not traced ({exc}).") from exc
         if values.size != 1:
@@ -92,6 +92,12 @@ def _safe_log(xp, x: Array) -> Array:
     """log x with log 0 = -inf and finite gradients there."""
     positive = x > 0
     return xp.where(positive, xp.log(xp.where(positive, x, 1.0)), -math.inf)
+
+
+def _safe_log1m(xp, p: Array) -> Array:
+    """log(1 - p) via log1p (accurate for small p), -inf at p = 1, finite gradients there."""
+    below = p < 1
+    return xp.where(below, xp.log1p(-xp.where(below, p, 0.0)), -math.inf)
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +125,7 @@ class Bernoulli(_Discrete):
         xp, p = self.xp, self.params["p"]
         x = self._float_value(value)
         return xp.where(x == 1, _safe_log(xp, p),
-                        xp.where(x == 0, _safe_log(xp, 1.0 - p), -math.inf))
+                        xp.where(x == 0, _safe_log1m(xp, p), -math.inf))
 
     def enumerate_support(self) -> Array:
         """[0, 1] on the leading axis (broadcast over the batch)."""
@@ -139,7 +145,7 @@ class Categorical(_Discrete):
     support = FINITE
 
     def __init__(self, logits: Any, backend: Backend | None = None):
-        import numpy as np  # shape of concrete inputs only
+        np = host_numpy()  # shape of concrete inputs only
 
         shape = tuple(logits.shape) if hasattr(logits, "shape") else np.shape(logits)
         if len(shape) == 0 or shape[-1] == 0:
@@ -230,7 +236,10 @@ class Geometric(_Discrete):
         xp, p = self.xp, self.params["p"]
         k = self._float_value(value)
         inside = self._nonnegative_integer(k)
-        failures = xp.where(k > 0, k * _safe_log(xp, 1.0 - p), 0.0)
+        # k log(1 - p), with 0 at k = 0 even when p = 1.
+        below = p < 1
+        log_q = xp.log1p(-xp.where(below, p, 0.0))
+        failures = xp.where(k > 0, xp.where(below, k * log_q, -math.inf), 0.0)
         return xp.where(inside, failures + _safe_log(xp, p), -math.inf)
 
 
@@ -265,7 +274,7 @@ class NegBinomial(_Discrete):
         k = self._float_value(value)
         inside = self._nonnegative_integer(k)
         ks = xp.where(inside, k, 0.0)
-        mass = xp.log(r / (r + ks)) + ds.binomial_log_mass(r, r + ks, p, xp)
+        mass = xp.log(r / (r + ks)) + ds.binomial_log_mass(r, r + ks, p, xp, integer=False)
         return xp.where(inside, mass, -math.inf)
 
 
@@ -313,7 +322,7 @@ class DiscreteUniform(_Discrete):
     support = FINITE
 
     def __init__(self, lo: Any, hi: Any, backend: Backend | None = None):
-        import numpy as np  # checking concrete parameters only
+        np = host_numpy()  # checking concrete parameters only
 
         for pname, value in (("lo", lo), ("hi", hi)):
             check_param(self.name, pname, value, lambda a: np.isfinite(a) & (a == a.round()),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from genmlx._backend import Array, Backend, get_backend
+from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions.base import (
     Distribution, Support, _is_concrete, as_param, broadcast_shapes, check_param,
 )
@@ -66,7 +66,7 @@ class Mixture(Distribution):
                                  f"components ({shown}) do not broadcast.") from None
 
     def _check_log_weights(self, log_weights: Any, num: int) -> None:
-        import numpy as np  # shapes and values of concrete inputs only
+        np = host_numpy()  # shapes and values of concrete inputs only
 
         shape = tuple(log_weights.shape) if hasattr(log_weights, "shape") else np.shape(
             log_weights)
