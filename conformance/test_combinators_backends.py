@@ -12,7 +12,7 @@ from scipy import stats
 import genmlx as gm
 from genmlx import ChoiceMap, choicemap, dist, gen, select, splice, trace
 from genmlx.combinators import (
-    Dimap, Map, Mask, Mix, Recurse, Scan, Switch, Unfold, VSwitch, repeat_gf, vmap_gf,
+    Contramap, Dimap, Map, Mask, Mix, Recurse, Scan, Switch, Unfold, VSwitch, repeat_gf, vmap_gf,
 )
 from genmlx.testing import assert_close, to_numpy
 
@@ -127,6 +127,11 @@ def dimap_hand(mu):
     return 10.0 * splice(high, 2.0 * mu)
 
 
+@gen
+def contramap_hand(a, b):
+    return splice(high, a + b)
+
+
 def xp():
     return gm.get_backend().xp
 
@@ -172,6 +177,8 @@ CASES = {
                       hand_args=lambda: (xp().full((3,), 0.5),)),
     "Dimap": Case(Dimap(high, lambda mu: (2.0 * mu,), lambda r: 10.0 * r), dimap_hand,
                   lambda: (0.5,), lambda: choicemap(a=0.0), select("b")),
+    "Contramap": Case(Contramap(high, lambda a, b: (a + b,)), contramap_hand,
+                      lambda: (0.25, 0.5), lambda: choicemap(a=0.0), select("b")),
 }
 
 
