@@ -8,13 +8,19 @@ asks, in order:
 1. the generative function's own `distribution_at(trace, path)` hook, which any
    generative function (a combinator, a custom one) may define;
 2. a distribution used as a generative function (its only address is the root);
-3. a `@gen` trace's per-address records, recursing into traced calls.
+3. Map/Unfold/Scan traces (sub-call i at address i) and Switch/Mask traces
+   (the branch's addresses inlined), recursing into the sub-trace;
+4. a `@gen` trace's per-address records, recursing into traced calls.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from genmlx.combinators._chain import ChainInternal
+from genmlx.combinators.map import MapInternal
+from genmlx.combinators.mask import MaskInternal
+from genmlx.combinators.switch import SwitchInternal
 from genmlx.core.address import Path, show, to_path
 from genmlx.core.choicemap import ChoiceMap
 from genmlx.core.selection import Selection
@@ -42,7 +48,13 @@ def distribution_at(trace: Trace, address: Any) -> Distribution:
             raise AddressError(f"a {trace.gen_fn.name} trace has one choice, at the root; "
                                f"there is no address {show(path)}")
         return trace.gen_fn
-    records = getattr(trace.internal, "records", None)
+    internal = trace.internal
+    if isinstance(internal, (ChainInternal, MapInternal)) and path and \
+            isinstance(path[0], int) and 0 <= path[0] < len(internal.subtraces):
+        return distribution_at(internal.subtraces[path[0]], path[1:])
+    if isinstance(internal, (SwitchInternal, MaskInternal)) and internal.subtrace is not None:
+        return distribution_at(internal.subtrace, path)
+    records = getattr(internal, "records", None)
     if records is None:
         raise AddressError(
             f"cannot read the distribution at address {show(path)} of a trace of "

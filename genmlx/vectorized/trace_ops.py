@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from genmlx._backend import get_backend
 from genmlx.core.choicemap import EMPTY, ChoiceMap
+from genmlx.combinators._chain import ChainInternal
+from genmlx.combinators.map import MapInternal
 from genmlx.core.trace import Trace
 from genmlx.distributions.base import Distribution
 from genmlx.dsl.gen import DynamicGenFunction, DynamicInternal
@@ -67,7 +69,7 @@ def map_batched_trace(trace: Trace, fn: Callable[[Any], Any], new_batch: int | N
         return Trace(gen_fn, trace.args, value, ChoiceMap.leaf(value), score, new_batch)
     if isinstance(gen_fn, DynamicGenFunction):
         return _map_dynamic(trace, f, new_batch, other, fn2 is not None)
-    if hasattr(trace.internal, "subtraces"):
+    if isinstance(trace.internal, (ChainInternal, MapInternal)):
         return _map_indexed(trace, f, new_batch, other, fn2 is not None)
     custom = getattr(gen_fn, "map_batched_trace", None)
     if custom is None:
