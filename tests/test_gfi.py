@@ -284,3 +284,20 @@ def test_update_replacing_a_call_by_a_choice_discards_the_call():
     new, w, _, discard = mixed.update(tr, choicemap(v=1.0), args=(0,))
     assert_close(w, stats.norm(0, 2).logpdf(1.0) - stats.norm(0, 1).logpdf(0.5), rtol=RTOL)
     assert discard == choicemap({("v", "x"): 0.5})
+
+
+def test_incomplete_generative_functions_and_distributions_fail_at_construction():
+    from genmlx.distributions.base import Distribution
+
+    class OnlySimulate(gm.GenerativeFunction):
+        def simulate(self, args, key=None):
+            return None
+
+    class NoLogProb(Distribution):
+        def _draw(self, key, shape):
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        OnlySimulate()
+    with pytest.raises(TypeError, match="log_prob"):
+        NoLogProb()

@@ -14,6 +14,8 @@ body never runs.
 
 from __future__ import annotations
 
+import abc
+
 import collections
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -63,25 +65,30 @@ class Chain(GenerativeFunction):
         self.name = f"{type(self).__name__}({getattr(kernel, 'name', 'kernel')})"
 
     # -- subclass hooks ---------------------------------------------------------------
+    @abc.abstractmethod
     def _plan(self, args: tuple, who: str) -> Plan:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _carry(self, retval: Any) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _retval(self, plan: Plan, rets: list) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _changed_steps(self, old_args: tuple, new_args: tuple, argdiffs: tuple | None,
                        length: int) -> set | None:
         """Steps whose non-carried inputs changed (None: every step's may have)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _step_argdiffs(self, plan: Plan, t: int, carry_same: bool, changed: set | None) -> tuple:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _init_diff(self, argdiffs: tuple | None) -> Any:
-        raise NotImplementedError
+        ...
 
     def _retdiff(self, n_old: int, n_new: int, changed: set) -> Any:
         return UNKNOWN_CHANGE

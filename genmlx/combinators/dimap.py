@@ -24,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Callable
 
 from genmlx.combinators._common import as_choicemap, check_args, lookup
@@ -52,8 +54,9 @@ class Wrapper(GenerativeFunction):
     transforms_retval = False
 
     @property
+    @abc.abstractmethod
     def inner(self) -> GenerativeFunction:
-        raise NotImplementedError
+        """The wrapped generative function."""
 
     @property
     def batched_inner(self) -> GenerativeFunction:

@@ -35,6 +35,8 @@ Example (low and high as in Switch's example):
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -415,8 +417,9 @@ class BatchedByVSwitch:
     trace keeps the combinator as `gen_fn` and the VSwitch trace as `internal`.
     """
 
+    @abc.abstractmethod
     def _batched_switch(self) -> VSwitch:
-        raise NotImplementedError
+        ...
 
     def _switch_args(self, args: tuple) -> tuple:
         return args

@@ -7,6 +7,8 @@ selected (`at_leaf`), and what is selected below address component `c`
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Mapping
 
 from genmlx.core.address import Path, to_path
@@ -14,16 +16,16 @@ from genmlx.core.address import Path, to_path
 __all__ = ["Selection", "select", "ALL", "NONE"]
 
 
-class Selection:
+class Selection(abc.ABC):
     """Base class; use `select(...)`, `Selection.all()` and the operators."""
 
+    @abc.abstractmethod
     def at_leaf(self) -> bool:
         """True when a value sitting at this position is selected."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def sub(self, component: Any) -> "Selection":
         """The selection below one address component."""
-        raise NotImplementedError
 
     def is_none(self) -> bool:
         """True when provably nothing is selected (a cheap test, may say False)."""

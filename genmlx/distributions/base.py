@@ -16,6 +16,8 @@ methods live in `genmlx.distributions.gfi`).
 
 from __future__ import annotations
 
+import abc
+
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -144,12 +146,13 @@ class Distribution(DistributionGFI):
         return ()
 
     # -- the two methods subclasses implement ---------------------------------
+    @abc.abstractmethod
     def _draw(self, key: Array, shape: tuple[int, ...]) -> Array:
-        raise NotImplementedError(f"{self.name} has no sampler")
+        ...
 
+    @abc.abstractmethod
     def log_prob(self, value: Any) -> Array:
         """Log density (or mass) of `value`, elementwise over the batch."""
-        raise NotImplementedError(f"{self.name} has no log density")
 
     # -- sampling ---------------------------------------------------------------
     def sample(self, key: Array | None = None) -> Array:

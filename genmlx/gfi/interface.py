@@ -19,6 +19,8 @@ Math (Gen's definitions; p is the model's density, q the internal proposal):
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, NamedTuple
 
 from genmlx.core.choicemap import EMPTY, ChoiceMap
@@ -66,38 +68,38 @@ class EditResult(NamedTuple):
     backward: Any  # the edit request that maps the new trace back
 
 
-class GenerativeFunction:
+class GenerativeFunction(abc.ABC):
     """Base class. Subclasses implement simulate, generate, update, regenerate,
     assess and project; propose and edit are derived here."""
 
     name: str = "generative_function"
 
+    @abc.abstractmethod
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """Run forward; the trace's score is log p(choices; args)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
                  key: Any = None) -> GenerateResult:
         """Run with constraints; weight = log p(t) - log q(t; constraints)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
         """New trace with `constraints` and `args`; weight = log p(t') - log p(t)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """Resample `selection` from the prior; weight = MH acceptance log-ratio."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
         """weight = log p(choices; args) for a complete choicemap."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def project(self, trace: Trace, selection: Selection) -> Any:
         """Log density of the selected choices of `trace`."""
-        raise NotImplementedError
 
     def propose(self, args: tuple, key: Any = None) -> ProposeResult:
         """Sample choices; weight = log p(choices; args)."""
