@@ -25,6 +25,7 @@ from genmlx.core import (
     ALL, EMPTY, NONE, NO_CHANGE, UNKNOWN_CHANGE, ChoiceMap, DictDiff, NoChange, SequenceDiff,
     Selection, Trace, UnknownChange, choicemap, select,
 )
+from genmlx.core.choicemap import from_array, get_selected, to_array
 from genmlx.dsl import DynamicGenFunction, gen, param, splice, trace, untraced_key
 from genmlx.gfi import (
     AssessResult, ConstraintEdit, EditResult, GenerateResult, GenerativeFunction, ProposalEdit,
@@ -42,7 +43,7 @@ __all__ = [
     "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
     "SequenceDiff", "Trace", "UnknownChange", "UpdateResult", "VectorizedTrace", "vgenerate", "vsimulate",
     "assess", "available_backends", "choicemap", "combinators", "inference", "dist", "edit", "errors", "gen", "generate",
-    "get_backend", "installed_backends", "key", "next_key", "param", "project", "propose",
+    "from_array", "get_backend", "get_selected", "installed_backends", "key", "next_key", "param", "project", "propose",
     "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",
-    "trace", "untraced_key", "update", "use_backend",
+    "to_array", "trace", "untraced_key", "update", "use_backend",
 ]

@@ -68,3 +68,39 @@ def test_selection_algebra():
     assert "anything" in Selection.all() and "anything" not in Selection.none()
     assert (~Selection.all()).is_none()
     assert select("y").sub("y").at_leaf()
+
+
+# -- Gen parity: has_submap and get_selected ----------------------------------------------
+
+def test_has_submap_is_false_where_a_value_sits():
+    """Gen.jl rule: a choicemap address holds either a value or a submap, never both, and
+    `has_submap` answers only for submaps: at a value address it is false (ask
+    `has_value` there), at a node of choices true, and at an absent address false."""
+    cm = choicemap({"x": 1.0, ("y", 0): 2.0, ("y", 1, "z"): 3.0})
+    assert not cm.has_submap("x") and cm.has_value("x")
+    assert cm.has_submap("y") and not cm.has_value("y")
+    assert cm.has_submap(("y", 1)) and not cm.has_submap(("y", 0))
+    assert not cm.has_submap("absent") and not cm.has_submap(("x", "below_a_value"))
+    assert not choicemap().has_submap("x")
+
+
+def test_get_selected_filters_hierarchically():
+    """Gen.jl rule: get_selected(choices, selection) keeps exactly the values whose
+    address is in the selection; selecting an address selects everything under it,
+    and the result has no empty nodes."""
+    from genmlx import get_selected
+
+    cm = choicemap({"x": 1.0, ("y", 0): 2.0, ("y", 1): 3.0, ("z", "a", "b"): 4.0, "w": 5.0})
+    assert get_selected(cm, select("x", ("y", 1))) == choicemap({"x": 1.0, ("y", 1): 3.0})
+    assert get_selected(cm, select("y")) == choicemap({("y", 0): 2.0, ("y", 1): 3.0})
+    assert get_selected(cm, select(("z", "a"))) == choicemap({("z", "a", "b"): 4.0})
+    assert get_selected(cm, Selection.all()) == cm
+    assert get_selected(cm, Selection.none()).is_empty()
+    # complement, union and intersection go through the same sub/at_leaf protocol
+    assert get_selected(cm, ~select("y", "z")) == choicemap({"x": 1.0, "w": 5.0})
+    assert get_selected(cm, select("y") & select(("y", 0), "x")) == choicemap({("y", 0): 2.0})
+    assert cm.get_selected(select("w", "nothing_here")) == choicemap({"w": 5.0})
+    # a selection below a value does not select the value; nothing empty is left behind
+    assert get_selected(cm, select(("x", "deeper"))).is_empty()
+    assert not get_selected(cm, select(("y", 7))).has_submap("y")
+    assert get_selected(ChoiceMap.leaf(2.0), Selection.all()) == ChoiceMap.leaf(2.0)

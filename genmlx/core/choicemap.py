@@ -9,12 +9,15 @@ new map; nothing mutates.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from genmlx.core.address import Path, show, to_path
-from genmlx.errors import AddressError
+from genmlx.errors import AddressError, ShapeError
 
-__all__ = ["ChoiceMap", "choicemap", "EMPTY"]
+if TYPE_CHECKING:
+    from genmlx.core.selection import Selection
+
+__all__ = ["ChoiceMap", "choicemap", "EMPTY", "get_selected", "to_array", "from_array"]
 
 
 class ChoiceMap:
@@ -59,8 +62,14 @@ class ChoiceMap:
         return node is not None and node._is_leaf
 
     def has_submap(self, address: Any) -> bool:
+        """True when a non-empty submap (a node of choices) sits at `address`.
+
+        As in Gen, a value is not a submap: `choicemap(x=1.0).has_submap("x")`
+        is False (use `has_value`); `choicemap({("y", 0): 1.0}).has_submap("y")`
+        is True.
+        """
         node = self._find(to_path(address))
-        return node is not None and not node.is_empty()
+        return node is not None and not node._is_leaf and not node.is_empty()
 
     def get_value(self, address: Any = ()) -> Any:
         """The value at `address`; AddressError when there is none."""
@@ -106,7 +115,12 @@ class ChoiceMap:
                 yield (part,) + path, value
 
     def addresses(self) -> list[Path]:
+        """The path of every value, in `leaves()` order."""
         return [p for p, _ in self.leaves()]
+
+    def get_selected(self, selection: "Selection") -> "ChoiceMap":
+        """The choices whose addresses `selection` selects (see `get_selected`)."""
+        return get_selected(self, selection)
 
     def __iter__(self) -> Iterator[tuple[Path, Any]]:
         return self.leaves()
@@ -227,3 +241,154 @@ def choicemap(mapping: Mapping[Any, Any] | None = None, **named: Any) -> ChoiceM
     merged = dict(mapping or {})
     merged.update(named)
     return ChoiceMap.from_mapping(merged)
+
+
+# -- Gen.jl's free functions: filtering and flattening ------------------------------------
+
+def get_selected(choices: ChoiceMap, selection: "Selection") -> ChoiceMap:
+    """The sub-choicemap of `choices` holding exactly the values at selected addresses.
+
+    A value at path p is kept when `p in selection`; selections are hierarchical,
+    so `select("y")` keeps every value under y, `select(("y", 0))` only y/0,
+    and `~select("y")` everything else. Empty nodes are dropped.
+
+    Example:
+        >>> cm = choicemap({("y", 0): 1.0, ("y", 1): 2.0, "z": 3.0})
+        >>> get_selected(cm, select(("y", 0), "z")).addresses()
+        [('y', 0), ('z',)]
+    """
+    if choices._is_leaf:
+        return choices if selection.at_leaf() else EMPTY
+    children = {}
+    for part, child in choices._children.items():
+        sub = selection.sub(part)
+        if sub.is_none():  # cheap prune; `is_none` never says True wrongly
+            continue
+        kept = get_selected(child, sub)
+        if not kept.is_empty():
+            children[part] = kept
+    return ChoiceMap(children) if children else EMPTY
+
+
+def _array_order(choices: ChoiceMap, spec: Any) -> tuple[list[Path], ChoiceMap | None]:
+    """(the addresses to flatten, in order; the template choicemap or None)."""
+    if spec is None:
+        return choices.addresses(), None
+    if isinstance(spec, ChoiceMap):
+        return spec.addresses(), spec
+    if isinstance(spec, (list, tuple)) and not (isinstance(spec, tuple) and spec and all(
+            isinstance(p, (str, int)) for p in spec)):
+        return [to_path(a) for a in spec], None
+    raise TypeError("to_array: the second argument must be a ChoiceMap template or a list of "
+                    f"addresses, got {type(spec).__name__} {spec!r} (wrap a single tuple "
+                    "address in a list: [(\"y\", 0)])")
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return tuple(int(d) for d in shape)
+    from genmlx._backend import host_numpy
+
+    return tuple(host_numpy().shape(value))
+
+
+def to_array(choices: ChoiceMap, addresses_or_template: Any = None, dtype: Any = None) -> Any:
+    """The values of `choices` flattened into one 1-D backend array (Gen's `to_array`).
+
+    Order: the addresses are taken from `addresses_or_template`:
+    - a list of addresses: in that order;
+    - a ChoiceMap template: its `addresses()` order (depth first, insertion
+      order), and every value of `choices` must have the shape of the
+      template's value at the same address;
+    - None: `choices.addresses()` itself.
+    Each value contributes its elements in row-major (C) order, so a [2, 3]
+    value takes 6 consecutive entries. `from_array(template, array)` inverts it.
+
+    Args:
+        choices: the choicemap to read.
+        addresses_or_template: the order (see above).
+        dtype: the array's dtype (default: the backend's float dtype).
+
+    Returns:
+        A backend array of shape [sum of the values' sizes].
+
+    Raises:
+        AddressError: an address in the order holds no value in `choices`.
+        ShapeError: a value's shape differs from the template's.
+
+    Example:
+        >>> to_array(choicemap({"a": 1.0, "b": [2.0, 3.0]}), ["b", "a"])  # [2, 3, 1]
+    """
+    from genmlx._backend import get_backend
+
+    backend = get_backend()
+    xp = backend.xp
+    dtype = backend.float_dtype if dtype is None else dtype
+    order, template = _array_order(choices, addresses_or_template)
+    parts = []
+    for path in order:
+        if not choices.has_value(path):
+            raise AddressError(f"to_array: no value at address {show(path)} in the choicemap"
+                               + ("" if choices.has_submap(path) else
+                                  f"; it holds values at {[show(p) for p in choices.addresses()[:8]]}"))
+        value = choices.get_value(path)
+        if template is not None:
+            want, got = _shape_of(template.get_value(path)), _shape_of(value)
+            if want != got:
+                raise ShapeError(f"to_array: the value at {show(path)} has shape {got}, but the "
+                                 f"template's value there has shape {want}")
+        arr = value if backend.is_array(value) else backend.asarray(value, dtype=dtype)
+        parts.append(xp.reshape(xp.astype(arr, dtype), (-1,)))
+    if not parts:
+        return xp.zeros((0,), dtype=dtype)
+    return xp.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def from_array(template: ChoiceMap, array: Any) -> ChoiceMap:
+    """A choicemap shaped like `template` whose values are read from the 1-D `array`
+    (Gen's `from_array`): the inverse of `to_array(choices, template)`.
+
+    The addresses are visited in `template.addresses()` order; the value at each
+    takes the next `size` entries, reshaped to the template value's shape, and
+    the template value's dtype when it is a backend array (so an int32 site comes
+    back int32); Python-number template values come back as 0-d arrays of
+    `array`'s dtype.
+
+    Raises:
+        ShapeError: `array` is not 1-D, or its length differs from the total
+            size of the template's values (the message gives both).
+
+    Example:
+        >>> t = choicemap({"a": 0.0, "b": [0.0, 0.0]})
+        >>> from_array(t, to_array(t))  == t
+        True
+    """
+    from genmlx._backend import get_backend
+
+    backend = get_backend()
+    xp = backend.xp
+    arr = array if backend.is_array(array) else backend.asarray(array)
+    if arr.ndim != 1:
+        raise ShapeError(f"from_array: expected a 1-D array, got shape {tuple(arr.shape)}")
+    slots = []
+    total = 0
+    for path, value in template.leaves():
+        shape = _shape_of(value)
+        size = 1
+        for d in shape:
+            size *= d
+        slots.append((path, value, shape, total, size))
+        total += size
+    if int(arr.shape[0]) != total:
+        raise ShapeError(f"from_array: the array has {int(arr.shape[0])} entries, but the "
+                         f"template's {len(slots)} value(s) hold {total} "
+                         f"(sizes {[s[4] for s in slots][:8]} at "
+                         f"{[show(s[0]) for s in slots][:8]})")
+    out = EMPTY
+    for path, value, shape, start, size in slots:
+        piece = xp.reshape(arr[start:start + size], shape)
+        if backend.is_array(value) and value.dtype != piece.dtype:
+            piece = xp.astype(piece, value.dtype)
+        out = out.set(path, piece)
+    return out
