@@ -26,7 +26,7 @@ from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions.gfi import DistributionGFI
 from genmlx.errors import ParameterError
 
-__all__ = ["Distribution", "Support", "as_param", "check_param", "REAL", "POSITIVE",
+__all__ = ["Distribution", "Support", "as_param", "check_param", "first_failure", "REAL", "POSITIVE",
            "NONNEGATIVE_INTEGER", "INTEGER", "UNIT_INTERVAL", "SIMPLEX", "POSITIVE_DEFINITE"]
 
 
@@ -71,17 +71,40 @@ def check_param(dist_name: str, param_name: str, value: Any, ok: Callable[[Any],
 
     Backend arrays are not checked (that would force a device sync on every
     trace site, and is impossible under compile); Python numbers, lists and
-    NumPy arrays are.
+    NumPy arrays are. For an array the message names the first offending
+    index and the value there (a printed array is truncated and would hide it).
     """
     if not _is_concrete(value):
         return
     np = host_numpy()  # only for checking user-supplied concrete values
 
     arr = np.asarray(value, dtype=float)
-    if not np.all(ok(arr)):
-        raise ParameterError(
-            f"{dist_name}: parameter '{param_name}' must be {expected}; got {value!r}."
-        )
+    passed = np.asarray(ok(arr), dtype=bool)
+    if np.all(passed):
+        return
+    where = first_failure(passed)
+    if arr.ndim == 0:
+        got = f"got {value!r}"
+    elif passed.shape == arr.shape:
+        got = (f"got {arr[where].item()!r} at index {where} "
+               f"(array of shape {arr.shape}{_peek(arr)})")
+    else:  # a check over a derived array (sums, differences): index into the check
+        got = (f"the check fails first at index {where} of its result "
+               f"(shape {passed.shape}; the parameter has shape {arr.shape}{_peek(arr)})")
+    raise ParameterError(f"{dist_name}: parameter '{param_name}' must be {expected}; {got}.")
+
+
+def first_failure(passed: Any) -> tuple[int, ...]:
+    """The first index (row-major) where the boolean array `passed` is False, as a tuple."""
+    np = host_numpy()  # host-side validation of concrete inputs only
+
+    flat = int(np.argmin(np.ravel(passed)))  # argmin of bools: the first False
+    return tuple(int(i) for i in np.unravel_index(flat, np.shape(passed)))
+
+
+def _peek(arr: Any) -> str:
+    """The whole array for small ones, nothing for large ones (the index says where)."""
+    return f": {arr.tolist()!r}" if arr.size <= 8 else ""
 
 
 def as_param(value: Any, backend: Backend | None = None, integer: bool = False) -> Array:

@@ -23,7 +23,7 @@ from genmlx._backend import Array, Backend, host_numpy
 from genmlx.distributions import samplers, special
 from genmlx.distributions.base import (
     INTERVAL, POINT, POSITIVE, REAL, UNIT_INTERVAL, Distribution, _is_concrete, as_param,
-    broadcast_shapes, check_param,
+    broadcast_shapes, check_param, first_failure,
 )
 from genmlx.errors import ParameterError
 
@@ -53,9 +53,19 @@ def _check_less(dist: str, lo_name: str, lo: Any, hi_name: str, hi: Any) -> None
         return
     np = host_numpy()  # only for checking user-supplied concrete values
 
-    if not np.all(np.asarray(lo, dtype=float) < np.asarray(hi, dtype=float)):
-        raise ParameterError(f"{dist}: parameter '{hi_name}' must be greater than "
-                             f"'{lo_name}'; got {lo_name}={lo!r}, {hi_name}={hi!r}.")
+    lo_arr, hi_arr = np.broadcast_arrays(np.asarray(lo, dtype=float),
+                                         np.asarray(hi, dtype=float))
+    passed = lo_arr < hi_arr
+    if np.all(passed):
+        return
+    if passed.ndim == 0:
+        got = f"got {lo_name}={lo!r}, {hi_name}={hi!r}"
+    else:
+        where = first_failure(passed)
+        got = (f"first at index {where} (broadcast shape {passed.shape}): "
+               f"{lo_name}={lo_arr[where].item()!r}, {hi_name}={hi_arr[where].item()!r}")
+    raise ParameterError(f"{dist}: parameter '{hi_name}' must be greater than "
+                         f"'{lo_name}'; {got}.")
 
 
 def _xlogy(xp: Any, c: Array, y: Array) -> Array:

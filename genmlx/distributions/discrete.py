@@ -17,7 +17,7 @@ from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions import discrete_samplers as ds
 from genmlx.distributions.base import (
     FINITE, NONNEGATIVE_INTEGER, Distribution, _is_concrete, as_param, broadcast_shapes,
-    check_param,
+    check_param, first_failure,
 )
 from genmlx.distributions.samplers import log_gamma, log_open_uniform
 from genmlx.distributions.special import log_softmax
@@ -327,10 +327,16 @@ class DiscreteUniform(_Discrete):
         for pname, value in (("lo", lo), ("hi", hi)):
             check_param(self.name, pname, value, lambda a: np.isfinite(a) & (a == a.round()),
                         "an integer")
-        if _is_concrete(lo) and _is_concrete(hi) and np.any(
-                np.asarray(lo, dtype=float) > np.asarray(hi, dtype=float)):
-            raise ParameterError(f"discrete_uniform: parameter 'hi' must be >= 'lo' (the range "
-                                 f"lo..hi is inclusive); got lo={lo!r}, hi={hi!r}.")
+        if _is_concrete(lo) and _is_concrete(hi):
+            lo_arr, hi_arr = np.broadcast_arrays(np.asarray(lo, dtype=float),
+                                                 np.asarray(hi, dtype=float))
+            if np.any(lo_arr > hi_arr):
+                where = first_failure(lo_arr <= hi_arr)
+                at = f" at index {where}" if lo_arr.ndim else ""
+                raise ParameterError(
+                    f"discrete_uniform: parameter 'hi' must be >= 'lo' (the range lo..hi is "
+                    f"inclusive); got{at} lo={lo_arr[where].item()!r}, "
+                    f"hi={hi_arr[where].item()!r}.")
         backend = backend or get_backend()
         super().__init__(backend, lo=as_param(lo, backend, integer=True),
                          hi=as_param(hi, backend, integer=True))

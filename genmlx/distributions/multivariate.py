@@ -18,7 +18,7 @@ from typing import Any
 from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions.base import (
     LOG_2PI, POSITIVE_DEFINITE, REAL, SIMPLEX, Distribution, _is_concrete, as_param,
-    broadcast_shapes, check_param,
+    broadcast_shapes, check_param, first_failure,
 )
 from genmlx.distributions.samplers import log_gamma
 from genmlx.distributions.special import lgamma, log_softmax
@@ -44,11 +44,19 @@ def _check_square(dist: str, name: str, value: Any, size: int | None = None) -> 
         np = host_numpy()  # validating concrete user input only
 
         a = np.asarray(value, dtype=float)
-        symmetric = np.allclose(a, np.swapaxes(a, -1, -2), rtol=1e-6, atol=1e-8)
-        finite = np.all(np.isfinite(a))
-        if not (finite and symmetric and np.all(np.linalg.eigvalsh(a) > 0)):
+        # per matrix of the batch: finite, symmetric, all eigenvalues > 0
+        finite = np.all(np.isfinite(a), axis=(-2, -1))
+        symmetric = np.all(np.isclose(a, np.swapaxes(a, -1, -2), rtol=1e-6, atol=1e-8),
+                           axis=(-2, -1))
+        good = finite & symmetric
+        safe = np.where(good[..., None, None], a, np.eye(shape[-1]))
+        good = good & np.all(np.linalg.eigvalsh(safe) > 0, axis=-1)
+        if not np.all(good):
+            where = first_failure(good)
+            shown = f"got {value!r}" if a.ndim == 2 else \
+                f"the matrix at batch index {where} is {a[where].tolist()!r}"
             raise ParameterError(f"{dist}: parameter '{name}' must be a symmetric positive-"
-                                 f"definite matrix (all eigenvalues > 0); got {value!r}.")
+                                 f"definite matrix (all eigenvalues > 0); {shown}.")
     return shape[-1]
 
 
