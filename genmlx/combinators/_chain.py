@@ -10,6 +10,11 @@ constraints/selection, steps whose inputs changed, steps the chain gained; after
 each visited step the next one is visited only while the carried state changed
 (a new object). Every other step keeps its subtrace as it is, so its kernel
 body never runs.
+
+Batched (L0), step t's kernel gets its part of the unbatched skeleton
+(`like.internal.subtraces[t]`), and the plan (length, per-step inputs) is read
+with the skeleton's arguments beside the batched ones (`_plan(args, who,
+like_args)`), so no input is taken for per-particle by its leading size.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from genmlx.core.trace import Trace
 from genmlx.combinators._common import (
     KeySource, RegenerateOp, UpdateOp, add_discard, arg_unchanged, as_choicemap, guarded,
     index_keys, indexed_choices,
-    indexed_lookup, replace_indexed, run_fresh, run_simulate, zero,
+    indexed_lookup, replace_indexed, run_fresh, run_simulate, sub_like, zero,
+)
+from genmlx.dsl.handlers.batching import (
+    edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
 )
 from genmlx.gfi.interface import (
     AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
@@ -38,10 +46,12 @@ from genmlx.gfi.interface import (
 
 @dataclass(frozen=True)
 class ChainInternal:
-    """A chain trace's per-step subtraces and its batch size (None: unbatched)."""
+    """A chain trace's per-step subtraces, its batch size (None: unbatched) and, when
+    batched, its unbatched skeleton `like` (see `genmlx.dsl.handlers.batching`)."""
 
     subtraces: tuple
     batch: int | None = None
+    like: Any = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,8 @@ class Chain(GenerativeFunction):
 
     # -- subclass hooks ---------------------------------------------------------------
     @abc.abstractmethod
-    def _plan(self, args: tuple, who: str) -> Plan:
-        ...
+    def _plan(self, args: tuple, who: str, like_args: tuple | None = None) -> Plan:
+        """The plan of `args`; batched, `like_args` are the unbatched skeleton's."""
 
     @abc.abstractmethod
     def _carry(self, retval: Any) -> Any:
@@ -94,9 +104,13 @@ class Chain(GenerativeFunction):
         return UNKNOWN_CHANGE
 
     # -- forward execution ------------------------------------------------------------
+    @staticmethod
+    def _like_args(like: Any) -> tuple | None:
+        return None if like is None else like.args
+
     def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
-                 who: str) -> GenerateResult:
-        plan = self._plan(args, who)
+                 who: str, like: Any = None) -> GenerateResult:
+        plan = self._plan(args, who, self._like_args(like))
         index_keys(constraints, plan.n, who)
         keys = KeySource(key)
         subs, rets = [], []
@@ -106,22 +120,22 @@ class Chain(GenerativeFunction):
             step_args = plan.step_args(t, carry)
             if step.is_empty():
                 sub = guarded(who, "step", t, run_simulate, self.kernel, step_args, batch,
-                              keys.at(t))
+                              keys.at(t), sub_like(like, t))
             else:
                 sub, w = guarded(who, "step", t, run_fresh, self.kernel, step_args, step, batch,
-                                 keys.at(t))
+                                 keys.at(t), sub_like(like, t))
                 weight = weight + w
             score = score + sub.score
             subs.append(sub)
             rets.append(sub.retval)
             carry = self._carry(sub.retval)
-        trace = self._trace(args, plan, subs, rets, score, batch)
+        trace = self._trace(args, plan, subs, rets, score, batch, like)
         return GenerateResult(trace, weight)
 
     def _trace(self, args: tuple, plan: Plan, subs: list, rets: list, score: Array,
-               batch: int | None) -> Trace:
+               batch: int | None, like: Any = None) -> Trace:
         return Trace(self, args, self._retval(plan, rets), indexed_choices(subs), score,
-                     ChainInternal(tuple(subs), batch))
+                     ChainInternal(tuple(subs), batch, like))
 
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """Run every step from the prior; score = sum of the steps' scores."""
@@ -134,15 +148,21 @@ class Chain(GenerativeFunction):
         return self._forward(args, as_choicemap(constraints), None, key,
                              f"{self.name}.generate")
 
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
-        """Batched simulate: each step's kernel runs once for `n` particles ([n] score)."""
-        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
+        """Batched simulate: each step's kernel runs once for `n` particles ([n] score).
+        `like`: the unbatched trace of this call (None: `args` are unbatched)."""
+        who, n = f"{self.name}.vsimulate", int(n)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, EMPTY, n, key, who, lk).trace, like, args,
+            no_hints)
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
+                  key: Any = None, like: Any = None) -> GenerateResult:
         """Batched generate: [n] weights, each as in `generate`."""
-        return self._forward(args, as_choicemap(constraints), int(n), key,
-                             f"{self.name}.vgenerate")
+        who, n, constraints = f"{self.name}.vgenerate", int(n), as_choicemap(constraints)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, constraints, n, key, who, lk), like, args,
+            generate_hints(constraints))
 
     def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
         """Math: weight = log p(choices; args) = sum over steps of the kernel's assess."""
@@ -174,7 +194,9 @@ class Chain(GenerativeFunction):
         """Math: weight = log p(t') - log p(t) less the density of fresh unconstrained
         choices: visited steps add their update weight, new steps their generate weight,
         removed steps subtract their old score. Unvisited steps keep their subtraces."""
-        op = UpdateOp(as_choicemap(constraints), trace.internal.batch)
+        if trace.internal.batch:
+            return self.vupdate(trace, constraints, args, key)
+        op = UpdateOp(as_choicemap(constraints), None)
         new, weight, retdiff, discard = self._edit(trace, op, args, argdiffs, key,
                                                    f"{self.name}.update")
         return UpdateResult(new, weight, retdiff, discard)
@@ -183,33 +205,51 @@ class Chain(GenerativeFunction):
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """Math: weight = sum of the visited steps' regenerate weights (the MH
         acceptance log-ratio); new and removed steps add nothing."""
-        op = RegenerateOp(selection, trace.internal.batch)
+        if trace.internal.batch:
+            return self.vregenerate(trace, selection, args, key)
+        op = RegenerateOp(selection, None)
         new, weight, retdiff, _ = self._edit(trace, op, args, argdiffs, key,
                                              f"{self.name}.regenerate")
         return RegenerateResult(new, weight, retdiff)
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
-        """Batched update ([N] weights); the batch size comes from the trace."""
-        return self.update(trace, constraints, args, None, key)
+                key: Any = None, like: Any = None) -> UpdateResult:
+        """Batched update ([N] weights, as in `update`); the batch size comes from the
+        trace, `like` is the unbatched trace of the call on the new args."""
+        who, constraints = f"{self.name}.vupdate", as_choicemap(constraints)
+        op = UpdateOp(constraints, trace.internal.batch)
+        like, probe_args, first = edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(
+            self, lambda lk: UpdateResult(*self._edit(trace, op, args, None, key, who, lk)),
+            like, probe_args, update_hints(constraints, trace.choices), first)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
-        """Batched regenerate ([N] weights)."""
-        return self.regenerate(trace, selection, args, None, key)
+                    key: Any = None, like: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights, as in `regenerate`)."""
+        who = f"{self.name}.vregenerate"
+        op = RegenerateOp(selection, trace.internal.batch)
+
+        def run(lk: Any) -> RegenerateResult:
+            new, weight, retdiff, _ = self._edit(trace, op, args, None, key, who, lk)
+            return RegenerateResult(new, weight, retdiff)
+
+        like, probe_args, first = edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(self, run, like, probe_args,
+                                 update_hints(EMPTY, trace.choices), first)
 
     def _edit(self, trace: Trace, op: Any, args: tuple | None, argdiffs: tuple | None,
-              key: Any, who: str) -> tuple:
+              key: Any, who: str, like: Any = None) -> tuple:
         if args is None:
             args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
-        old_plan, plan = self._plan(trace.args, who), self._plan(args, who)
+        old_plan = self._plan(trace.args, who, self._like_args(trace.internal.like))
+        plan = self._plan(args, who, self._like_args(like))
         old_subs = trace.internal.subtraces
         n_old, n_new = len(old_subs), plan.n
         kept = min(n_old, n_new)
         touched = op.touched_indices(n_new if op.kind == "update" else kept, who)
         changed_inputs = self._changed_steps(trace.args, args, argdiffs, kept)
         state = _EditState(self, op, plan, old_plan, old_subs, KeySource(key),
-                           trace.internal.batch, changed_inputs, who)
+                           trace.internal.batch, changed_inputs, who, like)
         forced = set(range(kept)) if changed_inputs is None else set(changed_inputs)
         forced |= touched
         if kept and not arg_unchanged(plan.init, old_plan.init, self._init_diff(argdiffs)):
@@ -232,8 +272,10 @@ class _EditState:
     """The bookkeeping of one update/regenerate of a chain trace."""
 
     def __init__(self, chain: Chain, op: Any, plan: Plan, old_plan: Plan, old_subs: tuple,
-                 keys: KeySource, batch: int | None, changed_inputs: set | None, who: str):
+                 keys: KeySource, batch: int | None, changed_inputs: set | None, who: str,
+                 like: Any = None):
         self.chain, self.op, self.plan, self.old_plan = chain, op, plan, old_plan
+        self.like = like
         self.old_subs, self.keys, self.batch = old_subs, keys, batch
         self.subs = list(old_subs[:min(len(old_subs), plan.n)])
         self.weight, self.delta, self.discard = zero(batch), zero(batch), EMPTY
@@ -265,7 +307,8 @@ class _EditState:
         carry_same = carry is self._carry_in(self.old_subs, self.old_plan, t)
         argdiffs = chain._step_argdiffs(self.plan, t, carry_same, self.changed_inputs)
         new, w, retdiff, disc = guarded(self.who, "step", t, self.op.edit, chain.kernel, old, t,
-                                        self.plan.step_args(t, carry), argdiffs, self.keys.at(t))
+                                        self.plan.step_args(t, carry), argdiffs, self.keys.at(t),
+                                        sub_like(self.like, t))
         self.subs[t] = new
         self.visited.add(t)
         self.weight = self.weight + w
@@ -283,7 +326,8 @@ class _EditState:
         for t in range(n_old, n_new):
             carry = self._carry_in(self.subs, self.plan, t)
             new, w = guarded(self.who, "step", t, self.op.fresh, self.chain.kernel, t,
-                             self.plan.step_args(t, carry), self.keys.at(t))
+                             self.plan.step_args(t, carry), self.keys.at(t),
+                             sub_like(self.like, t))
             self.subs.append(new)
             self.weight = self.weight + w
             self.delta = self.delta + new.score
@@ -308,5 +352,5 @@ class _EditState:
         choices = replace_indexed(trace.choices, self.subs,
                                   self.visited | set(range(n_old, n_new)), range(n_new, n_old))
         new = Trace(self.chain, args, retval, choices, trace.score + self.delta,
-                    ChainInternal(tuple(self.subs), self.batch))
+                    ChainInternal(tuple(self.subs), self.batch, self.like))
         return new, self.weight, retdiff, self.discard

@@ -11,6 +11,11 @@ it, with Gen's weights (mirroring the @gen handlers):
   holds every replaced or removed choice.
 - regenerate: kept sub-calls add their regenerate weight; fresh and removed
   sub-calls add nothing.
+
+Batched (L0) runs pass each sub-call its part of the unbatched skeleton as
+`like` (e.g. `like.internal.subtraces[i]` for sub-call i; see
+`genmlx.dsl.handlers.batching`), so no sub-call guesses which of its values
+carry the particle axis.
 """
 
 from __future__ import annotations
@@ -220,16 +225,18 @@ class UpdateOp:
         return index_keys(self.constraints, length, who)
 
     def edit(self, gen_fn: Any, old: Trace, index: Any, args: tuple, argdiffs: tuple | None,
-             key: Any) -> tuple[Trace, Array, Any, ChoiceMap]:
+             key: Any, like: Any = None) -> tuple[Trace, Array, Any, ChoiceMap]:
         """(new subtrace, update weight, retdiff, discard)."""
         if self.batch:
-            return tuple(gen_fn.vupdate(old, self.sub(index), args, key=key))
+            return tuple(gen_fn.vupdate(old, self.sub(index), args, key=key, like=like))
         return tuple(gen_fn.update(old, self.sub(index), args, argdiffs, key=key))
 
-    def fresh(self, gen_fn: Any, index: Any, args: tuple, key: Any) -> tuple[Trace, Array]:
+    def fresh(self, gen_fn: Any, index: Any, args: tuple, key: Any,
+              like: Any = None) -> tuple[Trace, Array]:
         """(new subtrace, generate weight) for a sub-call the old trace lacks."""
         if self.batch:
-            return tuple(gen_fn.vgenerate(args, self.sub(index), self.batch, key=key))
+            return tuple(gen_fn.vgenerate(args, self.sub(index), self.batch, key=key,
+                                          like=like))
         return tuple(gen_fn.generate(args, self.sub(index), key=key))
 
     def remove(self, old: Trace) -> tuple[Array, ChoiceMap]:
@@ -256,34 +263,56 @@ class RegenerateOp:
         return {i for i in range(length) if self.touched(i)}
 
     def edit(self, gen_fn: Any, old: Trace, index: Any, args: tuple, argdiffs: tuple | None,
-             key: Any) -> tuple[Trace, Array, Any, ChoiceMap]:
+             key: Any, like: Any = None) -> tuple[Trace, Array, Any, ChoiceMap]:
         if self.batch:
-            new, weight, retdiff = gen_fn.vregenerate(old, self.sub(index), args, key=key)
+            new, weight, retdiff = gen_fn.vregenerate(old, self.sub(index), args, key=key,
+                                                      like=like)
         else:
             new, weight, retdiff = gen_fn.regenerate(old, self.sub(index), args, argdiffs,
                                                      key=key)
         return new, weight, retdiff, EMPTY
 
-    def fresh(self, gen_fn: Any, index: Any, args: tuple, key: Any) -> tuple[Trace, Array]:
-        new = gen_fn.vsimulate(args, self.batch, key=key) if self.batch else \
-            gen_fn.simulate(args, key=key)
-        return new, zero(self.batch)
+    def fresh(self, gen_fn: Any, index: Any, args: tuple, key: Any,
+              like: Any = None) -> tuple[Trace, Array]:
+        return run_simulate(gen_fn, args, self.batch, key, like), zero(self.batch)
 
     def remove(self, old: Trace) -> tuple[Array, ChoiceMap]:
         return zero(self.batch), EMPTY
 
 
 def run_fresh(gen_fn: Any, args: tuple, constraints: ChoiceMap, batch: int | None,
-              key: Any) -> tuple[Trace, Array]:
-    """generate (or vgenerate when batched): (subtrace, weight)."""
+              key: Any, like: Any = None) -> tuple[Trace, Array]:
+    """generate (or vgenerate when batched, with the sub-call's skeleton `like`):
+    (subtrace, weight)."""
     if batch:
-        return tuple(gen_fn.vgenerate(args, constraints, batch, key=key))
+        return tuple(gen_fn.vgenerate(args, constraints, batch, key=key, like=like))
     return tuple(gen_fn.generate(args, constraints, key=key))
 
 
-def run_simulate(gen_fn: Any, args: tuple, batch: int | None, key: Any) -> Trace:
-    """simulate (or vsimulate when batched)."""
-    return gen_fn.vsimulate(args, batch, key=key) if batch else gen_fn.simulate(args, key=key)
+def run_simulate(gen_fn: Any, args: tuple, batch: int | None, key: Any,
+                 like: Any = None) -> Trace:
+    """simulate (or vsimulate when batched, with the sub-call's skeleton `like`)."""
+    if batch:
+        return gen_fn.vsimulate(args, batch, key=key, like=like)
+    return gen_fn.simulate(args, key=key)
+
+
+def sub_like(like: Any, index: int) -> Any:
+    """Sub-call `index` of an indexed combinator's unbatched skeleton (None without one)."""
+    return None if like is None else like.internal.subtraces[index]
+
+
+def element(seq: Any, like_seq: Any, index: int) -> Any:
+    """Element `index` of an argument sequence in a batched run.
+
+    A per-particle array (one more axis than the same argument in the unbatched
+    skeleton `like_seq`) has the particle axis first, so its elements sit on axis 1;
+    lists, tuples and shared arrays are indexed on their first axis.
+    """
+    like_ndim = getattr(like_seq, "ndim", None)
+    if like_ndim is not None and getattr(seq, "ndim", None) == like_ndim + 1:
+        return seq[:, index]
+    return seq[index]
 
 
 def add_discard(discard: ChoiceMap, index: Any, sub: ChoiceMap) -> ChoiceMap:

@@ -139,29 +139,45 @@ class Wrapper(GenerativeFunction):
         return trace.internal.gen_fn.project(trace.internal, selection)
 
     # -- batched: the inner function's batched entry points ---------------------------
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+    # `like` (an unbatched trace of this wrapper) holds the inner unbatched trace as its
+    # internal; it is the inner function's skeleton (a trace of `inner`, which the
+    # batched inner probes again on its arguments when it is another function).
+
+    @staticmethod
+    def _inner_like(like: Any) -> Any:
+        return None if like is None else like.internal
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
+        """The inner vsimulate; [n] scores are the inner ones."""
         inner_args = self._args(args, f"{self.name}.vsimulate")
-        return self._wrap(args, self.batched_inner.vsimulate(inner_args, n, key=key))
+        return self._wrap(args, self.batched_inner.vsimulate(inner_args, n, key=key,
+                                                             like=self._inner_like(like)))
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
+                  key: Any = None, like: Any = None) -> GenerateResult:
+        """Math: weight [n] = the inner batched generate weights."""
         sub, weight = self.batched_inner.vgenerate(self._args(args, f"{self.name}.vgenerate"),
-                                                   as_choicemap(constraints), n, key=key)
+                                                   as_choicemap(constraints), n, key=key,
+                                                   like=self._inner_like(like))
         return GenerateResult(self._wrap(args, sub), weight)
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
+                key: Any = None, like: Any = None) -> UpdateResult:
+        """Math: weight [n] = the inner batched update weights."""
         args, inner_args, _ = self._edit_args(trace, args, None, f"{self.name}.vupdate")
         sub, weight, retdiff, discard = self.batched_inner.vupdate(
-            trace.internal, as_choicemap(constraints), inner_args, key=key)
+            trace.internal, as_choicemap(constraints), inner_args, key=key,
+            like=self._inner_like(like))
         new = self._wrap(args, sub, trace)
         return UpdateResult(new, weight, self._retdiff(trace, new, retdiff), discard)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
+                    key: Any = None, like: Any = None) -> RegenerateResult:
+        """Math: weight [n] = the inner batched regenerate weights."""
         args, inner_args, _ = self._edit_args(trace, args, None, f"{self.name}.vregenerate")
         sub, weight, retdiff = self.batched_inner.vregenerate(trace.internal, selection,
-                                                              inner_args, key=key)
+                                                              inner_args, key=key,
+                                                              like=self._inner_like(like))
         new = self._wrap(args, sub, trace)
         return RegenerateResult(new, weight, self._retdiff(trace, new, retdiff))
 

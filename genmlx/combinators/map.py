@@ -10,6 +10,12 @@ update/regenerate: only elements named by the constraints/selection, elements
 whose arguments changed (a `SequenceDiff` argdiff names them; otherwise elements
 are compared by identity) and new elements run the kernel.
 
+Batched (`vsimulate`, ... inside a vectorized model) each element's kernel
+runs once for all particles with its part of the unbatched skeleton
+(`like.internal.subtraces[i]`); the element count comes from the skeleton's
+arguments, and an argument array that carries the particle axis (one more axis
+than in the skeleton) is indexed on its element axis, axis 1.
+
     @gen
     def map_model(xs, ys):
         return [trace(i, kernel, x, y) for i, (x, y) in enumerate(zip(xs, ys))]
@@ -31,8 +37,11 @@ from typing import Any
 from genmlx._backend import Array, get_backend
 from genmlx.combinators._common import (
     KeySource, RegenerateOp, UpdateOp, add_discard, as_choicemap, changed_elements, check_args,
-    guarded, index_keys, indexed_choices, indexed_lookup, replace_indexed, run_fresh,
-    run_simulate, sequence_length, zero,
+    element, guarded, index_keys, indexed_choices, indexed_lookup, replace_indexed, run_fresh,
+    run_simulate, sequence_length, sub_like, zero,
+)
+from genmlx.dsl.handlers.batching import (
+    edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
 )
 from genmlx.core.address import Path
 from genmlx.core.choicemap import EMPTY, ChoiceMap
@@ -49,10 +58,12 @@ __all__ = ["Map"]
 
 @dataclass(frozen=True)
 class MapInternal:
-    """A Map trace's per-element subtraces and its batch size (None: unbatched)."""
+    """A Map trace's per-element subtraces, its batch size (None: unbatched) and, when
+    batched, its unbatched skeleton `like` (see `genmlx.dsl.handlers.batching`)."""
 
     subtraces: tuple
     batch: int | None = None
+    like: Any = None
 
 
 class Map(GenerativeFunction):
@@ -75,13 +86,19 @@ class Map(GenerativeFunction):
         return lengths[0]
 
     @staticmethod
-    def _element(args: tuple, i: int) -> tuple:
-        return tuple(seq[i] for seq in args)
+    def _element(args: tuple, i: int, like: Any = None) -> tuple:
+        if like is None:
+            return tuple(seq[i] for seq in args)
+        return tuple(element(seq, like_seq, i) for seq, like_seq in zip(args, like.args))
+
+    def _count(self, args: tuple, like: Any, who: str) -> int:
+        """The number of elements (read from the unbatched skeleton when batched)."""
+        return self._length(args if like is None else like.args, who)
 
     # -- forward execution ------------------------------------------------------------
     def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
-                 who: str) -> GenerateResult:
-        n = self._length(args, who)
+                 who: str, like: Any = None) -> GenerateResult:
+        n = self._count(args, like, who)
         index_keys(constraints, n, who, "element")
         keys = KeySource(key)
         subs, weight, score = [], zero(batch), zero(batch)
@@ -89,15 +106,16 @@ class Map(GenerativeFunction):
             sub_constraints = constraints.get_submap(i)
             if sub_constraints.is_empty():
                 sub = guarded(who, "element", i, run_simulate, self.kernel,
-                              self._element(args, i), batch, keys.at(i))
+                              self._element(args, i, like), batch, keys.at(i), sub_like(like, i))
             else:
                 sub, w = guarded(who, "element", i, run_fresh, self.kernel,
-                                 self._element(args, i), sub_constraints, batch, keys.at(i))
+                                 self._element(args, i, like), sub_constraints, batch,
+                                 keys.at(i), sub_like(like, i))
                 weight = weight + w
             score = score + sub.score
             subs.append(sub)
         trace = Trace(self, args, [s.retval for s in subs], indexed_choices(subs), score,
-                      MapInternal(tuple(subs), batch))
+                      MapInternal(tuple(subs), batch, like))
         return GenerateResult(trace, weight)
 
     def simulate(self, args: tuple, key: Any = None) -> Trace:
@@ -110,15 +128,21 @@ class Map(GenerativeFunction):
         return self._forward(args, as_choicemap(constraints), None, key,
                              f"{self.name}.generate")
 
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
-        """Batched simulate: each element's kernel runs once for `n` particles."""
-        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
+        """Batched simulate: each element's kernel runs once for `n` particles ([n] score).
+        `like`: the unbatched trace of this call (None: `args` are unbatched)."""
+        who, n = f"{self.name}.vsimulate", int(n)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, EMPTY, n, key, who, lk).trace, like, args,
+            no_hints)
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
+                  key: Any = None, like: Any = None) -> GenerateResult:
         """Batched generate: [n] weights, each as in `generate`."""
-        return self._forward(args, as_choicemap(constraints), int(n), key,
-                             f"{self.name}.vgenerate")
+        who, n, constraints = f"{self.name}.vgenerate", int(n), as_choicemap(constraints)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, constraints, n, key, who, lk), like, args,
+            generate_hints(constraints))
 
     def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
         """Math: weight = log p(choices; args) = sum over elements of the kernel's assess."""
@@ -149,27 +173,46 @@ class Map(GenerativeFunction):
         """Math: weight = log p(t') - log p(t) less the density of fresh unconstrained
         choices: edited elements add their update weight, new elements their generate
         weight, removed elements subtract their old score; the rest are kept as they are."""
-        op = UpdateOp(as_choicemap(constraints), trace.internal.batch)
+        if trace.internal.batch:
+            return self.vupdate(trace, constraints, args, key)
+        op = UpdateOp(as_choicemap(constraints), None)
         return UpdateResult(*self._edit(trace, op, args, argdiffs, key, f"{self.name}.update"))
 
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """Math: weight = sum of the edited elements' regenerate weights (MH acceptance
         log-ratio); new and removed elements add nothing."""
-        op = RegenerateOp(selection, trace.internal.batch)
+        if trace.internal.batch:
+            return self.vregenerate(trace, selection, args, key)
+        op = RegenerateOp(selection, None)
         new, weight, retdiff, _ = self._edit(trace, op, args, argdiffs, key,
                                              f"{self.name}.regenerate")
         return RegenerateResult(new, weight, retdiff)
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
-        """Batched update ([N] weights); the batch size comes from the trace."""
-        return self.update(trace, constraints, args, None, key)
+                key: Any = None, like: Any = None) -> UpdateResult:
+        """Batched update ([N] weights, as in `update`); the batch size comes from the
+        trace, `like` is the unbatched trace of the call on the new args."""
+        who, constraints = f"{self.name}.vupdate", as_choicemap(constraints)
+        op = UpdateOp(constraints, trace.internal.batch)
+        like, probe_args, first = edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(
+            self, lambda lk: UpdateResult(*self._edit(trace, op, args, None, key, who, lk)),
+            like, probe_args, update_hints(constraints, trace.choices), first)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
-        """Batched regenerate ([N] weights)."""
-        return self.regenerate(trace, selection, args, None, key)
+                    key: Any = None, like: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights, as in `regenerate`)."""
+        who = f"{self.name}.vregenerate"
+        op = RegenerateOp(selection, trace.internal.batch)
+
+        def run(lk: Any) -> RegenerateResult:
+            new, weight, retdiff, _ = self._edit(trace, op, args, None, key, who, lk)
+            return RegenerateResult(new, weight, retdiff)
+
+        like, probe_args, first = edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(self, run, like, probe_args,
+                                 update_hints(EMPTY, trace.choices), first)
 
     def _changed(self, old_args: tuple, args: tuple, argdiffs: tuple | None,
                  kept: int) -> list:
@@ -180,10 +223,10 @@ class Map(GenerativeFunction):
                 for j, (old, new) in enumerate(zip(old_args, args))]
 
     def _edit(self, trace: Trace, op: Any, args: tuple | None, argdiffs: tuple | None,
-              key: Any, who: str) -> tuple:
+              key: Any, who: str, like: Any = None) -> tuple:
         if args is None:
             args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
-        old_subs, n_new = trace.internal.subtraces, self._length(args, who)
+        old_subs, n_new = trace.internal.subtraces, self._count(args, like, who)
         n_old = len(old_subs)
         kept = min(n_old, n_new)
         per_arg = self._changed(trace.args, args, argdiffs, kept)
@@ -196,7 +239,8 @@ class Map(GenerativeFunction):
         for i in sorted(t for t in visit if t < kept):
             diffs = tuple(UNKNOWN_CHANGE if c is None or i in c else NO_CHANGE for c in per_arg)
             new, w, _, disc = guarded(who, "element", i, op.edit, self.kernel, old_subs[i], i,
-                                      self._element(args, i), diffs, keys.at(i))
+                                      self._element(args, i, like), diffs, keys.at(i),
+                                      sub_like(like, i))
             subs[i] = new
             weight, delta = weight + w, delta + (new.score - old_subs[i].score)
             discard = add_discard(discard, i, disc)
@@ -204,7 +248,7 @@ class Map(GenerativeFunction):
                 retchanged.add(i)
         for i in range(n_old, n_new):
             new, w = guarded(who, "element", i, op.fresh, self.kernel, i,
-                             self._element(args, i), keys.at(i))
+                             self._element(args, i, like), keys.at(i), sub_like(like, i))
             subs.append(new)
             weight, delta = weight + w, delta + new.score
         for i in range(n_new, n_old):
@@ -220,7 +264,7 @@ class Map(GenerativeFunction):
                                   {i for i in visit if i < kept} | set(range(n_old, n_new)),
                                   range(n_new, n_old))
         new_trace = Trace(self, args, retval, choices, trace.score + delta,
-                          MapInternal(tuple(subs), batch))
+                          MapInternal(tuple(subs), batch, like))
         return new_trace, weight, retdiff, discard
 
     # -- trace access --------------------------------------------------------------------

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from genmlx.combinators._chain import Chain, Plan
-from genmlx.combinators._common import changed_elements, check_args, sequence_length
+from genmlx.combinators._common import changed_elements, check_args, element, sequence_length
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.errors import ArgumentError
 
@@ -42,12 +42,18 @@ __all__ = ["Scan"]
 class Scan(Chain):
     """`kernel(carry, x) -> (carry, y)` over the steps of xs (module docstring)."""
 
-    def _plan(self, args: tuple, who: str) -> Plan:
+    def _plan(self, args: tuple, who: str, like_args: tuple | None = None) -> Plan:
+        """Batched (`like_args`: the unbatched skeleton's args), the length is the
+        skeleton's and per-particle xs ([N, T, ...]) are read on their step axis."""
         check_args(who, args, 2)
         if len(args) != 2:
             raise ArgumentError(f"{who}: args are (init_carry, xs), got {len(args)} arguments")
         init, xs = args
-        return Plan(sequence_length(xs, who), init, lambda t, carry: (carry, xs[t]), (xs,))
+        if like_args is None:
+            return Plan(sequence_length(xs, who), init, lambda t, carry: (carry, xs[t]), (xs,))
+        like_xs = like_args[1]
+        return Plan(sequence_length(like_xs, who), init,
+                    lambda t, carry: (carry, element(xs, like_xs, t)), (xs,))
 
     def _carry(self, retval: Any) -> Any:
         if not isinstance(retval, (tuple, list)) or len(retval) != 2:

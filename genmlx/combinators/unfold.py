@@ -55,7 +55,8 @@ def as_length(n: Any, who: str) -> int:
 class Unfold(Chain):
     """Chain `kernel(t, state, *params) -> state` for n steps (module docstring)."""
 
-    def _plan(self, args: tuple, who: str) -> Plan:
+    def _plan(self, args: tuple, who: str, like_args: tuple | None = None) -> Plan:
+        """The step count is a Python int, so batched runs read it from `args` too."""
         check_args(who, args, 2)
         params = tuple(args[2:])
         return Plan(as_length(args[0], who), args[1],

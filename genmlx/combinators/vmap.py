@@ -15,6 +15,11 @@ Equivalent hand-written model: the kernel written with [N] arrays, e.g. for
     def batched(mus):
         return trace("x", dist.gaussian(mus, 1.0))   # x is [N]; score sums N terms
 
+Skeleton (see `genmlx.dsl.handlers.batching`): the kernel's batched runs get
+as `like` a probe of the kernel on element 0 of the mapped arguments (and the
+broadcast ones as they are), so its sites know their unbatched shapes; with
+nothing mapped (`repeat_gf`) the kernel probes its own arguments.
+
 Example:
     >>> @gen
     ... def point(x):
@@ -36,6 +41,7 @@ from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
+from genmlx.dsl.handlers.batching import probe
 from genmlx.errors import AddressError, ArgumentError
 from genmlx.gfi.interface import (
     AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
@@ -96,6 +102,14 @@ class Vmap(GenerativeFunction):
             raise ArgumentError(f"{who}: mapped arguments have different leading sizes {sizes}")
         return tuple(out), sizes[0]
 
+    def _kernel_like(self, kargs: tuple, who: str) -> Any:
+        """The kernel's unbatched skeleton: a probe on element 0 of each mapped argument
+        (None when nothing is mapped: the arguments are then the unbatched ones)."""
+        axes = self._axes(len(kargs), who)
+        if all(axis is None for axis in axes):
+            return None
+        return probe(self.kernel, tuple(a[0] if axis == 0 else a for a, axis in zip(kargs, axes)))
+
     def _wrap(self, args: tuple, sub: Trace, n: int) -> Trace:
         return Trace(self, args, sub.retval, sub.choices, batch_sum(sub.score),
                      VmapInternal(sub, n))
@@ -103,14 +117,18 @@ class Vmap(GenerativeFunction):
     # -- GFI ----------------------------------------------------------------------------
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """One batched kernel run; score = sum of the N scores."""
-        kargs, n = self._prepare(args, f"{self.name}.simulate")
-        return self._wrap(args, self.kernel.vsimulate(kargs, n, key=key), n)
+        who = f"{self.name}.simulate"
+        kargs, n = self._prepare(args, who)
+        return self._wrap(args, self.kernel.vsimulate(kargs, n, key=key,
+                                                      like=self._kernel_like(kargs, who)), n)
 
     def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
                  key: Any = None) -> GenerateResult:
         """Math: weight = sum of the kernel's N generate weights (constraint leaves [N])."""
-        kargs, n = self._prepare(args, f"{self.name}.generate")
-        sub, weight = self.kernel.vgenerate(kargs, as_choicemap(constraints), n, key=key)
+        who = f"{self.name}.generate"
+        kargs, n = self._prepare(args, who)
+        sub, weight = self.kernel.vgenerate(kargs, as_choicemap(constraints), n, key=key,
+                                            like=self._kernel_like(kargs, who))
         return GenerateResult(self._wrap(args, sub, n), batch_sum(weight))
 
     def _edit_args(self, trace: Trace, args: tuple | None, who: str) -> tuple:
@@ -125,10 +143,12 @@ class Vmap(GenerativeFunction):
     def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
         """Math: weight = sum of the kernel's N update weights (vupdate)."""
-        args, kargs = self._edit_args(trace, args, f"{self.name}.update")
+        who = f"{self.name}.update"
+        args, kargs = self._edit_args(trace, args, who)
         old = trace.internal.subtrace
+        like = None if kargs is None else self._kernel_like(kargs, who)
         sub, weight, _, discard = self.kernel.vupdate(old, as_choicemap(constraints), kargs,
-                                                      key=key)
+                                                      key=key, like=like)
         retdiff = NO_CHANGE if sub.retval is old.retval else UNKNOWN_CHANGE
         return UpdateResult(self._wrap(args, sub, trace.internal.n), batch_sum(weight),
                             retdiff, discard)
@@ -136,9 +156,11 @@ class Vmap(GenerativeFunction):
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """Math: weight = sum of the kernel's N regenerate weights (vregenerate)."""
-        args, kargs = self._edit_args(trace, args, f"{self.name}.regenerate")
+        who = f"{self.name}.regenerate"
+        args, kargs = self._edit_args(trace, args, who)
         old = trace.internal.subtrace
-        sub, weight, _ = self.kernel.vregenerate(old, selection, kargs, key=key)
+        like = None if kargs is None else self._kernel_like(kargs, who)
+        sub, weight, _ = self.kernel.vregenerate(old, selection, kargs, key=key, like=like)
         retdiff = NO_CHANGE if sub.retval is old.retval else UNKNOWN_CHANGE
         return RegenerateResult(self._wrap(args, sub, trace.internal.n), batch_sum(weight),
                                 retdiff)
@@ -152,7 +174,8 @@ class Vmap(GenerativeFunction):
         who = f"{self.name}.assess"
         kargs, n = self._prepare(args, who)
         choices = as_choicemap(choices)
-        sub, weight = self.kernel.vgenerate(kargs, choices, n, key=get_backend().key(0))
+        sub, weight = self.kernel.vgenerate(kargs, choices, n, key=get_backend().key(0),
+                                            like=self._kernel_like(kargs, who))
         for path, _ in sub.choices.leaves():
             if not choices.has_value(path):
                 raise AddressError(f"{who}: no choice at address {show(path)}; assess needs "

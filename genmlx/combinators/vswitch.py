@@ -27,6 +27,14 @@ when some particle changed branch, of every address of the branches left.
 `Switch` and `Mask` run batched (their `vsimulate`, `vgenerate`, ...) through a
 VSwitch over their branches (`BatchedByVSwitch`).
 
+Skeleton (see `genmlx.dsl.handlers.batching`): the unbatched trace of a
+VSwitch call has a 0-d index and every branch's unbatched subtrace, so a
+batched run hands branch k `like.internal.subtraces[k]`. Probing on batched
+arguments replaces the [N] index by a 0-d one (the index is the one argument
+whose particle axis VSwitch knows by contract). A Switch or Mask skeleton
+(one branch) is turned into a VSwitch one by probing the VSwitch on its
+unbatched arguments.
+
 Example (low and high as in Switch's example):
     >>> tr = VSwitch(low, high).simulate((xp.asarray([0, 1, 1, 0]),), key=gm.key(0))
     >>> tr.score.shape  # the sum over the 4 particles of their selected branch's score
@@ -42,13 +50,16 @@ from typing import Any
 
 from genmlx._backend import Array, get_backend
 from genmlx.combinators._common import (
-    KeySource, as_choicemap, check_args, lookup, run_fresh, run_simulate,
+    KeySource, as_choicemap, check_args, lookup, run_fresh, run_simulate, sub_like,
 )
 from genmlx.core.address import Path, show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
+from genmlx.dsl.handlers.batching import (
+    edit_skeleton, generate_hints, no_hints, probe, run_with_skeleton, update_hints,
+)
 from genmlx.errors import AddressError, ArgumentError
 from genmlx.gfi.interface import (
     AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
@@ -59,13 +70,15 @@ __all__ = ["VSwitch", "BatchedByVSwitch"]
 
 @dataclass(frozen=True)
 class VSwitchInternal:
-    """Index, every branch's subtrace, the batch size of the runs, and whether the
-    score is the sum over the batch (unbatched API with an [N] index)."""
+    """Index, every branch's subtrace, the batch size of the runs, whether the
+    score is the sum over the batch (unbatched API with an [N] index), and for a
+    trace of the batched entry points its unbatched skeleton `like`."""
 
     index: Array
     subtraces: tuple
     batch: int | None
     summed: bool
+    like: Any = None
 
 
 # -- elementwise selection -------------------------------------------------------------
@@ -180,12 +193,18 @@ class VSwitch(GenerativeFunction):
         return index, tuple(args[1:]), None, False
 
     def _trace(self, args: tuple, index: Array, subs: list, batch: int | None,
-               summed: bool) -> Trace:
+               summed: bool, like: Any = None) -> Trace:
         score = self._total(select_available(index, [(k, s.score) for k, s in enumerate(subs)]),
                             summed)
         retval = select_available(index, [(k, s.retval) for k, s in enumerate(subs)])
         return Trace(self, args, retval, merge_choices(index, subs), score,
-                     VSwitchInternal(index, tuple(subs), batch, summed))
+                     VSwitchInternal(index, tuple(subs), batch, summed, like))
+
+    @staticmethod
+    def probe_args(args: tuple) -> tuple:
+        """`args` with a 0-d index: the unbatched arguments to probe with."""
+        backend = get_backend()
+        return (backend.xp.zeros((), dtype=backend.int_dtype),) + tuple(args[1:])
 
     @staticmethod
     def _total(x: Array, summed: bool) -> Array:
@@ -196,17 +215,19 @@ class VSwitch(GenerativeFunction):
 
     # -- forward -------------------------------------------------------------------------
     def _generate_branch(self, k: int, args: tuple, constraints: ChoiceMap,
-                         batch: int | None, key: Any) -> tuple[Trace, Array]:
-        """The branch's generate on the constraints among its own addresses."""
+                         batch: int | None, key: Any, like: Any = None) -> tuple[Trace, Array]:
+        """The branch's generate on the constraints among its own addresses (`like`: the
+        branch's unbatched skeleton in a batched run)."""
         branch = self.branches[k]
         if constraints.is_empty():
-            sub = run_simulate(branch, args, batch, key)
+            sub = run_simulate(branch, args, batch, key, like)
             return sub, get_backend().xp.zeros_like(sub.score)
         try:
-            return run_fresh(branch, args, constraints, batch, key)
+            return run_fresh(branch, args, constraints, batch, key, like)
         except AddressError:
-            probe = run_simulate(branch, args, batch, key)
-            return run_fresh(branch, args, restrict(constraints, probe.choices), batch, key)
+            visited = run_simulate(branch, args, batch, key, like)
+            return run_fresh(branch, args, restrict(constraints, visited.choices), batch, key,
+                             like)
 
     def _check_used(self, constraints: ChoiceMap, subs: list, who: str) -> None:
         for path, _ in constraints.leaves():
@@ -215,15 +236,16 @@ class VSwitch(GenerativeFunction):
                                    "branch visits")
 
     def _forward(self, args: tuple, constraints: ChoiceMap, batch: int | None, key: Any,
-                 who: str) -> GenerateResult:
+                 who: str, like: Any = None) -> GenerateResult:
         index, rest, run_batch, summed = self._split(args, batch, who)
         keys = KeySource(key)
-        results = [self._generate_branch(k, rest, constraints, run_batch, keys.at(k))
+        results = [self._generate_branch(k, rest, constraints, run_batch, keys.at(k),
+                                         sub_like(like, k))
                    for k in range(len(self.branches))]
         subs = [r[0] for r in results]
         self._check_used(constraints, subs, who)
         weight = self._select(index, [r[1] for r in results], summed)
-        return GenerateResult(self._trace(args, index, subs, run_batch, summed), weight)
+        return GenerateResult(self._trace(args, index, subs, run_batch, summed, like), weight)
 
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """Run every branch; score = the selected branch's score (summed over [N])."""
@@ -235,15 +257,23 @@ class VSwitch(GenerativeFunction):
         return self._forward(args, as_choicemap(constraints), None, key,
                              f"{self.name}.generate")
 
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
-        """Batched simulate: [n] scores, each the selected branch's."""
-        return self._forward(args, EMPTY, int(n), key, f"{self.name}.vsimulate").trace
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
+        """Batched simulate: [n] scores, each the selected branch's. `like`: the
+        unbatched trace of this call (None: the branch args are unbatched)."""
+        who, n = f"{self.name}.vsimulate", int(n)
+        check_args(who, args, 1)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, EMPTY, n, key, who, lk).trace, like,
+            self.probe_args(args), no_hints)
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
+                  key: Any = None, like: Any = None) -> GenerateResult:
         """Batched generate: [n] weights, each the selected branch's generate weight."""
-        return self._forward(args, as_choicemap(constraints), int(n), key,
-                             f"{self.name}.vgenerate")
+        who, n, constraints = f"{self.name}.vgenerate", int(n), as_choicemap(constraints)
+        check_args(who, args, 1)
+        return run_with_skeleton(
+            self, lambda lk: self._forward(args, constraints, n, key, who, lk), like,
+            self.probe_args(args), generate_hints(constraints))
 
     def assess(self, args: tuple, choices: ChoiceMap) -> AssessResult:
         """Math: weight = the selected branch's log p(choices) (summed over [N]).
@@ -297,13 +327,14 @@ class VSwitch(GenerativeFunction):
 
     def _regrow(self, k: int, kept: Trace, kept_weight: Array, to_k: Array, old_score: Array,
                 constraints: ChoiceMap, batch: int | None, key: Any,
-                update: bool) -> tuple[Trace, Array]:
+                update: bool, like: Any = None) -> tuple[Trace, Array]:
         """Branch k's subtrace with the particles `to_k` that moved to it generated
         afresh (Switch's weights for them); the others keep `kept`."""
         keys = KeySource(key)
-        fresh, fresh_weight = self._generate_branch(k, kept.args, constraints, batch, keys.at(0))
+        fresh, fresh_weight = self._generate_branch(k, kept.args, constraints, batch, keys.at(0),
+                                                    like)
         merged = where_choices(to_k, fresh.choices, kept.choices)
-        rebuilt, _ = run_fresh(self.branches[k], kept.args, merged, batch, keys.at(1))
+        rebuilt, _ = run_fresh(self.branches[k], kept.args, merged, batch, keys.at(1), like)
         moved_weight = fresh_weight - old_score if update else 0.0 * fresh_weight
         return rebuilt, _where(to_k, moved_weight, kept_weight)
 
@@ -322,7 +353,7 @@ class VSwitch(GenerativeFunction):
         return out
 
     def _edit(self, trace: Trace, edit_branch: Any, constraints: ChoiceMap | None,
-              args: tuple | None, key: Any, who: str) -> tuple:
+              args: tuple | None, key: Any, who: str, like: Any = None) -> tuple:
         old: VSwitchInternal = trace.internal
         args, index, rest = self._edit_setup(trace, args, who)
         keys, count = KeySource(key), len(self.branches)
@@ -332,15 +363,16 @@ class VSwitch(GenerativeFunction):
         subs, weights, discards = [], [], []
         for k, sub in enumerate(old.subtraces):
             routed = EMPTY if constraints is None else restrict(constraints, sub.choices)
-            new, weight, discard = edit_branch(k, sub, routed, rest, keys.at(k))
+            new, weight, discard = edit_branch(k, sub, routed, rest, keys.at(k),
+                                               sub_like(like, k))
             if moved is not None and bool(get_backend().xp.any(moved & (index == k))):
                 new, weight = self._regrow(k, new, weight, moved & (index == k), old_score,
                                            routed, old.batch, keys.at(count + k),
-                                           constraints is not None)
+                                           constraints is not None, sub_like(like, k))
             subs.append(new)
             weights.append(weight)
             discards.append(discard)
-        new_trace = self._trace(args, index, subs, old.batch, old.summed)
+        new_trace = self._trace(args, index, subs, old.batch, old.summed, like)
         retdiff = NO_CHANGE if new_trace.retval is trace.retval else UNKNOWN_CHANGE
         weight = self._select(index, weights, old.summed)
         return new_trace, weight, retdiff, self._discard(trace, discards, moved, index)
@@ -349,46 +381,82 @@ class VSwitch(GenerativeFunction):
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
         """Math: per particle, the selected branch's update weight; for a particle whose
         branch changed, the new branch's generate weight minus the old branch's score."""
-        constraints = as_choicemap(constraints)
-        self._check_used(constraints, trace.internal.subtraces, f"{self.name}.update")
+        if self._batched_api(trace):
+            return self.vupdate(trace, constraints, args, key)
+        return self._update(trace, as_choicemap(constraints), args, key, None,
+                            f"{self.name}.update")
+
+    def _update(self, trace: Trace, constraints: ChoiceMap, args: tuple | None, key: Any,
+                like: Any, who: str) -> UpdateResult:
+        self._check_used(constraints, trace.internal.subtraces, who)
         batch = trace.internal.batch
 
-        def edit_branch(k, sub, routed, rest, key):
+        def edit_branch(k, sub, routed, rest, key, branch_like):
             if batch:
-                new, w, _, discard = self.branches[k].vupdate(sub, routed, rest, key=key)
+                new, w, _, discard = self.branches[k].vupdate(sub, routed, rest, key=key,
+                                                              like=branch_like)
             else:
                 new, w, _, discard = self.branches[k].update(sub, routed, rest, None, key=key)
             return new, w, discard
 
-        return UpdateResult(*self._edit(trace, edit_branch, constraints, args, key,
-                                        f"{self.name}.update"))
+        return UpdateResult(*self._edit(trace, edit_branch, constraints, args, key, who, like))
 
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """Math: per particle, the selected branch's regenerate weight; 0 for a particle
         whose branch changed (its new branch is drawn from the prior)."""
+        if self._batched_api(trace):
+            return self.vregenerate(trace, selection, args, key)
+        return self._regenerate(trace, selection, args, key, None, f"{self.name}.regenerate")
+
+    def _regenerate(self, trace: Trace, selection: Selection, args: tuple | None, key: Any,
+                    like: Any, who: str) -> RegenerateResult:
         batch = trace.internal.batch
 
-        def edit_branch(k, sub, routed, rest, key):
+        def edit_branch(k, sub, routed, rest, key, branch_like):
             if batch:
-                new, w, _ = self.branches[k].vregenerate(sub, selection, rest, key=key)
+                new, w, _ = self.branches[k].vregenerate(sub, selection, rest, key=key,
+                                                         like=branch_like)
             else:
                 new, w, _ = self.branches[k].regenerate(sub, selection, rest, None, key=key)
             return new, w, EMPTY
 
-        new, weight, retdiff, _ = self._edit(trace, edit_branch, None, args, key,
-                                             f"{self.name}.regenerate")
+        new, weight, retdiff, _ = self._edit(trace, edit_branch, None, args, key, who, like)
         return RegenerateResult(new, weight, retdiff)
 
+    @staticmethod
+    def _batched_api(trace: Trace) -> bool:
+        """True for a trace of the batched entry points (per-particle scores, a skeleton)."""
+        internal: VSwitchInternal = trace.internal
+        return bool(internal.batch) and not internal.summed
+
+    def _edit_skeleton(self, trace: Trace, args: tuple | None, like: Any, who: str) -> tuple:
+        like, probe_args, first = edit_skeleton(trace, args, like, who)
+        if probe_args is not None and args is not None:
+            probe_args = self.probe_args(probe_args)
+        return like, probe_args, first
+
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
-        """Batched update ([N] weights)."""
-        return self.update(trace, constraints, args, None, key)
+                key: Any = None, like: Any = None) -> UpdateResult:
+        """Batched update ([N] weights, as in `update`)."""
+        if not self._batched_api(trace):
+            return self.update(trace, constraints, args, None, key)
+        who, constraints = f"{self.name}.vupdate", as_choicemap(constraints)
+        like, probe_args, first = self._edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(
+            self, lambda lk: self._update(trace, constraints, args, key, lk, who), like,
+            probe_args, update_hints(constraints, trace.choices), first)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
-        """Batched regenerate ([N] weights)."""
-        return self.regenerate(trace, selection, args, None, key)
+                    key: Any = None, like: Any = None) -> RegenerateResult:
+        """Batched regenerate ([N] weights, as in `regenerate`)."""
+        if not self._batched_api(trace):
+            return self.regenerate(trace, selection, args, None, key)
+        who = f"{self.name}.vregenerate"
+        like, probe_args, first = self._edit_skeleton(trace, args, like, who)
+        return run_with_skeleton(
+            self, lambda lk: self._regenerate(trace, selection, args, key, lk, who), like,
+            probe_args, update_hints(EMPTY, trace.choices), first)
 
     def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:
         """A merged choice, or a value found in the branches, selected by the index."""
@@ -431,32 +499,39 @@ class BatchedByVSwitch:
     def is_batched_trace(trace: Trace) -> bool:
         return isinstance(trace.internal, Trace)
 
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+    def _switch_like(self, like: Any) -> Any:
+        """The VSwitch skeleton for this combinator's unbatched trace `like` (which holds
+        one branch at most): a probe of the VSwitch on its unbatched arguments."""
+        if like is None:
+            return None
+        return probe(self._batched_switch(), self._switch_args(like.args))
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
         """Every branch runs batched; [n] scores, each the selected branch's."""
-        return self._lift(args, self._batched_switch().vsimulate(self._switch_args(args), n,
-                                                                 key=key))
+        return self._lift(args, self._batched_switch().vsimulate(
+            self._switch_args(args), n, key=key, like=self._switch_like(like)))
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
+                  key: Any = None, like: Any = None) -> GenerateResult:
         """Batched generate: [n] weights, each the selected branch's."""
         sub, weight = self._batched_switch().vgenerate(self._switch_args(args), constraints, n,
-                                                       key=key)
+                                                       key=key, like=self._switch_like(like))
         return GenerateResult(self._lift(args, sub), weight)
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
+                key: Any = None, like: Any = None) -> UpdateResult:
         """Batched update: VSwitch's per-particle weights."""
         switch_args = None if args is None else self._switch_args(args)
         sub, weight, retdiff, discard = self._batched_switch().vupdate(
-            trace.internal, constraints, switch_args, key=key)
+            trace.internal, constraints, switch_args, key=key, like=self._switch_like(like))
         return UpdateResult(self._lift(trace.args if args is None else args, sub), weight,
                             retdiff, discard)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
+                    key: Any = None, like: Any = None) -> RegenerateResult:
         """Batched regenerate: VSwitch's per-particle weights."""
         switch_args = None if args is None else self._switch_args(args)
-        sub, weight, retdiff = self._batched_switch().vregenerate(trace.internal, selection,
-                                                                  switch_args, key=key)
+        sub, weight, retdiff = self._batched_switch().vregenerate(
+            trace.internal, selection, switch_args, key=key, like=self._switch_like(like))
         return RegenerateResult(self._lift(trace.args if args is None else args, sub), weight,
                                 retdiff)

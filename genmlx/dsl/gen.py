@@ -22,6 +22,9 @@ from genmlx.core.trace import Trace
 from genmlx.dsl import runtime
 from genmlx.dsl.handlers.assess import AssessHandler
 from genmlx.dsl.handlers.base import CallRecord, ChoiceRecord, check_all_visited
+from genmlx.dsl.handlers.batching import (
+    edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
+)
 from genmlx.dsl.handlers.generate import GenerateHandler
 from genmlx.dsl.handlers.regenerate import RegenerateHandler, sub_selection
 from genmlx.dsl.handlers.simulate import SimulateHandler
@@ -36,10 +39,13 @@ __all__ = ["gen", "DynamicGenFunction"]
 
 @dataclass(frozen=True)
 class DynamicInternal:
-    """What a DSL trace keeps for update: per-address records, and the batch size."""
+    """What a DSL trace keeps for update: per-address records, the batch size, and
+    for a batched trace its `like`: the unbatched trace of the same call that says
+    which arrays carry the particle axis (see `genmlx.dsl.handlers.batching`)."""
 
     records: dict
     batch: int | None = None
+    like: Any = None
 
 
 class DynamicGenFunction(GenerativeFunction):
@@ -93,7 +99,7 @@ class DynamicGenFunction(GenerativeFunction):
         if hasattr(handler, "finish"):
             handler.finish()
         return Trace(self, args, retval, handler.choices(), handler.score,
-                     DynamicInternal(handler.records, handler.batch))
+                     DynamicInternal(handler.records, handler.batch, handler.like))
 
     # -- GFI -----------------------------------------------------------------------------
     def simulate(self, args: tuple, key: Any = None) -> Trace:
@@ -112,8 +118,9 @@ class DynamicGenFunction(GenerativeFunction):
     def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
         """weight = log p(t') - log p(t) (fresh choices excluded); discard = replaced choices."""
-        handler = UpdateHandler(self, trace, _as_choicemap(constraints), key,
-                                trace.internal.batch)
+        if trace.internal.batch:
+            return self.vupdate(trace, constraints, args, key)
+        handler = UpdateHandler(self, trace, _as_choicemap(constraints), key)
         new = self._run(handler, trace.args if args is None else args)
         check_all_visited(handler.constraints, handler.records, f"{self.name}.update",
                           "a constraint")
@@ -122,7 +129,9 @@ class DynamicGenFunction(GenerativeFunction):
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
         """weight = MH acceptance log-ratio of resampling `selection` from the prior."""
-        handler = RegenerateHandler(self, trace, selection, key, trace.internal.batch)
+        if trace.internal.batch:
+            return self.vregenerate(trace, selection, args, key)
+        handler = RegenerateHandler(self, trace, selection, key)
         new = self._run(handler, trace.args if args is None else args)
         return RegenerateResult(new, handler.weight, _retdiff(trace, new))
 
@@ -146,24 +155,64 @@ class DynamicGenFunction(GenerativeFunction):
         return total
 
     # -- batched (L0) -----------------------------------------------------------------------
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
-        return self._run(SimulateHandler(self, key, int(n)), args)
+    # `like`: the unbatched trace of this call (a parent's probe passes its callee
+    # record down); None means `args` are the unbatched arguments and the function
+    # probes itself (see `genmlx.dsl.handlers.batching`).
+
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
+        """n particles in one body run; score [n] = log p(choices_i; args)."""
+        n = int(n)
+        return run_with_skeleton(
+            self, lambda lk: self._run(SimulateHandler(self, key, n, lk), args), like,
+            args, no_hints)
 
     def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int,
-                  key: Any = None) -> GenerateResult:
-        handler = GenerateHandler(self, _as_choicemap(constraints), key, int(n))
-        trace = self._run(handler, args)
-        check_all_visited(handler.constraints, handler.records, f"{self.name}.vgenerate",
-                          "a constraint")
-        return GenerateResult(trace, handler.weight)
+                  key: Any = None, like: Any = None) -> GenerateResult:
+        """weight [n] = log density of the constraints under each particle (constraints
+        are shared, or per particle with a leading [n] axis)."""
+        n, constraints = int(n), _as_choicemap(constraints)
+
+        def run(lk: Any) -> GenerateResult:
+            handler = GenerateHandler(self, constraints, key, n, lk)
+            trace = self._run(handler, args)
+            check_all_visited(handler.constraints, handler.records, f"{self.name}.vgenerate",
+                              "a constraint")
+            return GenerateResult(trace, handler.weight)
+
+        return run_with_skeleton(self, run, like, args, generate_hints(constraints))
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None) -> UpdateResult:
-        return self.update(trace, constraints, args, None, key)
+                key: Any = None, like: Any = None) -> UpdateResult:
+        """weight [n] = log p(t'_i) - log p(t_i) per particle (fresh choices excluded)."""
+        constraints = _as_choicemap(constraints)
+        new_args = trace.args if args is None else args
+        n = trace.internal.batch
+
+        def run(lk: Any) -> UpdateResult:
+            handler = UpdateHandler(self, trace, constraints, key, n, lk)
+            new = self._run(handler, new_args)
+            check_all_visited(handler.constraints, handler.records, f"{self.name}.vupdate",
+                              "a constraint")
+            return UpdateResult(new, handler.weight, _retdiff(trace, new), handler.discard)
+
+        like, probe_args, first = edit_skeleton(trace, args, like, f"{self.name}.vupdate")
+        return run_with_skeleton(self, run, like, probe_args,
+                                 update_hints(constraints, trace.choices), first)
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None) -> RegenerateResult:
-        return self.regenerate(trace, selection, args, None, key)
+                    key: Any = None, like: Any = None) -> RegenerateResult:
+        """weight [n] = per-particle MH acceptance log-ratio of resampling `selection`."""
+        new_args = trace.args if args is None else args
+        n = trace.internal.batch
+
+        def run(lk: Any) -> RegenerateResult:
+            handler = RegenerateHandler(self, trace, selection, key, n, lk)
+            new = self._run(handler, new_args)
+            return RegenerateResult(new, handler.weight, _retdiff(trace, new))
+
+        like, probe_args, first = edit_skeleton(trace, args, like, f"{self.name}.vregenerate")
+        return run_with_skeleton(self, run, like, probe_args,
+                                 update_hints(EMPTY, trace.choices), first)
 
     # -- trace access ---------------------------------------------------------------------
     def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:

@@ -5,6 +5,13 @@ distribution goes to `choice(path, dist)`, a generative function to
 `call(path, gen_fn, args)`; each operation's handler implements those two.
 Scores and weights stay backend arrays; batched runs ([N] particles) and
 compiled tracing use the same code, so nothing here branches on array values.
+
+A batched handler (`batch` = N) also holds `like`, the unbatched trace of the
+same call (see `genmlx.dsl.handlers.batching`): every site looks up its
+skeleton there, so which arrays carry the particle axis is decided by the
+unbatched shapes, never by an array's leading size. In a batched trace every
+site score is [N] and each `ChoiceRecord` says whether its value is per
+particle (`batched`).
 """
 
 from __future__ import annotations
@@ -17,17 +24,25 @@ from genmlx._keys import resolve_key
 from genmlx.core.address import Path, show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.distributions.base import Distribution
+from genmlx.distributions.gfi import batched_draw, batched_site_score, value_is_batched
+from genmlx.dsl.handlers.batching import miss
 from genmlx.errors import AddressError, ArgumentError, GenMLXError
 from genmlx.gfi.interface import GenerativeFunction
 
 
 @dataclass(frozen=True)
 class ChoiceRecord:
-    """A random choice: its distribution, value and (reduced) log density."""
+    """A random choice: its distribution, value and (reduced) log density.
+
+    In a batched trace `score` is [N] and `batched` says whether `value` carries
+    the leading particle axis (False for a value shared by all particles, such as
+    a scalar constraint); in an ordinary trace `batched` is False.
+    """
 
     dist: Any
     value: Any
     score: Any
+    batched: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,12 +64,15 @@ class Handler:
 
     op = "run"
 
-    def __init__(self, gen_fn: Any, key: Any = None, batch: int | None = None):
+    def __init__(self, gen_fn: Any, key: Any = None, batch: int | None = None,
+                 like: Any = None):
         self.backend = get_backend()
         self.xp = self.backend.xp
         self.gen_fn = gen_fn
         self.key = key
         self.batch = batch
+        self.like = like if batch else None
+        self._like_records = like.internal.records if self.like is not None else None
         zero = self.xp.zeros((batch,) if batch else (), dtype=self.backend.float_dtype)
         self.score = zero
         self.weight = zero
@@ -111,29 +129,60 @@ class Handler:
     def param(self, name: str, init: Any) -> Any:
         return self.param_owner[-1].get_param(name, init)
 
+    # -- the skeleton (batched runs) -------------------------------------------------------
+    def like_choice(self, path: Path) -> ChoiceRecord:
+        """The unbatched record of the choice at `path` (batched runs only)."""
+        rec = self._like_records.get(path)
+        if not isinstance(rec, ChoiceRecord):
+            raise miss(self._who(), path, "absent" if rec is None else "a traced call")
+        return rec
+
+    def like_call(self, path: Path) -> Any:
+        """The callee's unbatched trace at `path` (batched runs only), passed down as its
+        `like`."""
+        rec = self._like_records.get(path)
+        if not isinstance(rec, CallRecord):
+            raise miss(self._who(), path, "absent" if rec is None else "a random choice")
+        return rec.subtrace
+
+    def _who(self) -> str:
+        return f"{self.gen_fn.name} (batched {self.op}, {self.batch} particles)"
+
     # -- helpers for subclasses ----------------------------------------------------------
     def reduce(self, log_density: Any) -> Any:
-        """Sum a site's log densities to one number per execution ([N] when batched)."""
-        xp = self.xp
+        """Sum an unbatched site's log densities to one number."""
         lp = log_density
-        if lp.ndim == 0:
-            return lp
-        if self.batch and lp.shape[0] == self.batch:
-            return xp.sum(lp, axis=tuple(range(1, lp.ndim))) if lp.ndim > 1 else lp
-        return xp.sum(lp)
+        return lp if lp.ndim == 0 else self.xp.sum(lp)
 
-    def sample(self, dist: Distribution) -> Any:
+    def sample(self, path: Path, dist: Distribution) -> Any:
+        """A draw for the site at `path`: [N] draws (through `sample` when the parameters
+        are per particle, `sample_n` when shared) in a batched run."""
         key = self.fresh_key()
-        if self.batch:
-            shape = dist.batch_shape
-            if shape and shape[0] == self.batch:
-                return dist.sample(key)
-            return dist.sample_n(key, self.batch)
-        return dist.sample(key)
+        if not self.batch:
+            return dist.sample(key)
+        like = self.like_choice(path)
+        value, _ = batched_draw(dist, key, self.batch, like.dist.batch_shape,
+                                f"{self._who()} at {show(path)}")
+        return value
 
-    def record_choice(self, path: Path, dist: Any, value: Any) -> Any:
-        site = self.reduce(dist.log_prob(value))
-        self.records[path] = ChoiceRecord(dist, value, site)
+    def record_choice(self, path: Path, dist: Any, value: Any,
+                      batched: bool | None = None) -> Any:
+        """Record a choice and add its log density to the score; returns the site score.
+
+        In a batched run `batched` says whether `value` carries the particle axis:
+        True for draws, the previous record's flag for kept values, None for a
+        given value (per particle iff its shape is (N,) + the unbatched value shape).
+        """
+        if not self.batch:
+            site = self.reduce(dist.log_prob(value))
+            self.records[path] = ChoiceRecord(dist, value, site)
+        else:
+            like = self.like_choice(path)
+            if batched is None:
+                batched = value_is_batched(value, self.batch, like.value.shape)
+            site = batched_site_score(dist, value, self.batch, batched, like.dist.batch_shape,
+                                      f"{self._who()} at {show(path)}")
+            self.records[path] = ChoiceRecord(dist, value, site, batched)
         self.score = self.score + site
         return site
 

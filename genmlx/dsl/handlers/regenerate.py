@@ -22,19 +22,20 @@ def sub_selection(selection: Selection, path) -> Selection:
 class RegenerateHandler(Handler):
     op = "regenerate"
 
-    def __init__(self, gen_fn, prev_trace, selection: Selection, key=None, batch=None):
-        super().__init__(gen_fn, key, batch)
+    def __init__(self, gen_fn, prev_trace, selection: Selection, key=None, batch=None,
+                 like=None):
+        super().__init__(gen_fn, key, batch, like)
         self.prev = prev_trace.internal.records
         self.selection = selection
 
     def choice(self, path, dist) -> Any:
         prev = self.prev.get(path)
         if isinstance(prev, ChoiceRecord) and not sub_selection(self.selection, path).at_leaf():
-            site = self.record_choice(path, dist, prev.value)
+            site = self.record_choice(path, dist, prev.value, prev.batched)
             self.weight = self.weight + site - prev.score
             return prev.value
-        value = self.sample(dist)
-        self.record_choice(path, dist, value)
+        value = self.sample(path, dist)
+        self.record_choice(path, dist, value, batched=True if self.batch else None)
         return value
 
     def call(self, path, gen_fn, args) -> Any:
@@ -47,12 +48,14 @@ class RegenerateHandler(Handler):
                 self.record_call(path, old)
                 return old.retval
             if self.batch:
-                sub, weight, _ = gen_fn.vregenerate(old, selected, args, key=key)
+                sub, weight, _ = gen_fn.vregenerate(old, selected, args, key=key,
+                                                    like=self.like_call(path))
             else:
                 sub, weight, _ = gen_fn.regenerate(old, selected, args, key=key)
             self.weight = self.weight + weight
+        elif self.batch:
+            sub = gen_fn.vsimulate(args, self.batch, key=key, like=self.like_call(path))
         else:
-            sub = gen_fn.vsimulate(args, self.batch, key=key) if self.batch else \
-                gen_fn.simulate(args, key=key)
+            sub = gen_fn.simulate(args, key=key)
         self.record_call(path, sub)
         return sub.retval

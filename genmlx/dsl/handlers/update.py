@@ -19,8 +19,9 @@ from genmlx.dsl.handlers.base import CallRecord, ChoiceRecord, Handler, constrai
 class UpdateHandler(Handler):
     op = "update"
 
-    def __init__(self, gen_fn, prev_trace, constraints: ChoiceMap, key=None, batch=None):
-        super().__init__(gen_fn, key, batch)
+    def __init__(self, gen_fn, prev_trace, constraints: ChoiceMap, key=None, batch=None,
+                 like=None):
+        super().__init__(gen_fn, key, batch, like)
         self.prev = prev_trace.internal.records
         self.constraints = constraints
         self.discard = EMPTY
@@ -45,11 +46,11 @@ class UpdateHandler(Handler):
                 self.discard = self.discard.set(path, prev.value)
         elif prev:
             value = prev.value
-            site = self.record_choice(path, dist, value)
+            site = self.record_choice(path, dist, value, prev.batched)
             self.weight = self.weight + site - prev.score
         else:
-            value = self.sample(dist)
-            self.record_choice(path, dist, value)
+            value = self.sample(path, dist)
+            self.record_choice(path, dist, value, batched=True if self.batch else None)
         return value
 
     def call(self, path, gen_fn, args) -> Any:
@@ -63,12 +64,13 @@ class UpdateHandler(Handler):
             argdiffs = tuple(NO_CHANGE if a is b else UNKNOWN_CHANGE
                              for a, b in zip(args, old.args)) if len(args) == len(old.args) \
                 else None
-            fn = gen_fn.vupdate if self.batch else gen_fn.update
             if self.batch:
-                sub, weight, _, discard = fn(old, sub_constraints, args, key=self.fresh_key())
+                sub, weight, _, discard = gen_fn.vupdate(old, sub_constraints, args,
+                                                         key=self.fresh_key(),
+                                                         like=self.like_call(path))
             else:
-                sub, weight, _, discard = fn(old, sub_constraints, args, argdiffs,
-                                             key=self.fresh_key())
+                sub, weight, _, discard = gen_fn.update(old, sub_constraints, args, argdiffs,
+                                                        key=self.fresh_key())
             if not discard.is_empty():
                 self.discard = self.discard.set_submap(path, discard)
         else:
@@ -76,7 +78,8 @@ class UpdateHandler(Handler):
                 self._replace_mismatched(path, prev)
             key = self.fresh_key()
             if self.batch:
-                sub, weight = gen_fn.vgenerate(args, sub_constraints, self.batch, key=key)
+                sub, weight = gen_fn.vgenerate(args, sub_constraints, self.batch, key=key,
+                                               like=self.like_call(path))
             else:
                 sub, weight = gen_fn.generate(args, sub_constraints, key=key)
         self.record_call(path, sub)
