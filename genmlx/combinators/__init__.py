@@ -16,6 +16,8 @@ combinator calls: `(t, "x")`, `(i, "y")`.
 - `vmap_gf(gen_fn, in_axes)`, `repeat_gf(gen_fn, n)`: one batched kernel run.
 - `VSwitch(*branches)`: every branch runs, results selected by an [N] index.
 - `Contramap(gen_fn, f)`, `Dimap(gen_fn, f, g)`: transformed args / retval.
+- `call_at(gen_fn, K)`, `choice_at(dist, K)`: args `(key, *args)`; the callee's
+  choices (or the one draw) under address `key` (Gen.jl's CallAt / ChoiceAt).
 
 Build a combinator once (e.g. at module level) and trace that object, rather
 than constructing it inside a @gen body: a @gen update/regenerate reuses and
@@ -23,6 +25,7 @@ edits a callee's subtrace only when the same generative function object is
 traced at the address again.
 """
 
+from genmlx.combinators.call_at import CallAt, ChoiceAt, call_at, choice_at
 from genmlx.combinators.dimap import Contramap, Dimap
 from genmlx.combinators.map import Map
 from genmlx.combinators.mask import Mask
@@ -35,5 +38,6 @@ from genmlx.combinators.unfold import Unfold
 from genmlx.combinators.vmap import Vmap, vmap_gf
 from genmlx.combinators.vswitch import VSwitch
 
-__all__ = ["Contramap", "Dimap", "Map", "Mask", "Mix", "Recurse", "Repeat", "Scan", "Switch",
-           "Unfold", "VSwitch", "Vmap", "repeat_gf", "vmap_gf"]
+__all__ = ["CallAt", "ChoiceAt", "Contramap", "Dimap", "Map", "Mask", "Mix", "Recurse", "Repeat",
+           "Scan", "Switch", "Unfold", "VSwitch", "Vmap", "call_at", "choice_at", "repeat_gf",
+           "vmap_gf"]
