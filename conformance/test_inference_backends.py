@@ -77,3 +77,18 @@ def test_enumeration_and_gibbs_step(backend):
     tr, _ = coins.generate((), choicemap(c=1, a=1, b=1), key=gm.key(2))
     new, _ = mcmc.gibbs_step(tr, ["a", "b"], gm.key(3))
     assert backend.is_array(new["a"]) and new.choices.has_value("c")
+
+
+def test_importance_result_unpacks_to_normalized_weights_and_draws(backend):
+    from scipy import special
+
+    traces, log_norm_w, log_ml = importance_sampling(normal_normal, (), OBS, 40, key=gm.key(3))
+    assert backend.is_array(log_norm_w) and backend.is_array(log_ml) and len(traces) == 40
+    raw = to_numpy(importance_sampling(normal_normal, (), OBS, 40,
+                                       key=gm.key(3)).log_unnormalized_weights)
+    assert abs(special.logsumexp(to_numpy(log_norm_w))) < 1e-5
+    assert abs(float(to_numpy(log_ml)) - (special.logsumexp(raw) - math.log(40))) < 1e-5
+    chain = mcmc.mh(normal_normal, (), OBS, samples=6, burn=1, key=gm.key(4))
+    draws = gm.draws(chain, "mu")
+    assert draws.shape == (1, 6) and draws.dtype == np.float32
+    assert draws[0].tolist() == [float(to_numpy(t["mu"])) for t in chain]

@@ -35,6 +35,9 @@ from genmlx.gfi import (
 from genmlx import dist
 from genmlx.vectorized import VectorizedTrace, vgenerate, vsimulate
 from genmlx import combinators, inference
+from genmlx.inference.results import draws, weighted_draws
+from genmlx import io
+from genmlx.io import load, save
 from genmlx.combinators.call_at import call_at, choice_at
 
 __all__ = [
@@ -43,7 +46,7 @@ __all__ = [
     "DynamicGenFunction", "EditResult", "GenerateResult", "GenerativeFunction", "NoChange",
     "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
     "SequenceDiff", "Trace", "UnknownChange", "UpdateResult", "VectorizedTrace", "vgenerate", "vsimulate",
-    "assess", "available_backends", "choicemap", "combinators", "inference", "dist", "edit", "errors", "gen", "generate",
+    "assess", "available_backends", "draws", "io", "load", "save", "weighted_draws", "choicemap", "combinators", "inference", "dist", "edit", "errors", "gen", "generate",
     "from_array", "get_backend", "get_selected", "installed_backends", "key", "next_key", "param", "project", "propose",
     "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",
     "call_at", "choice_at", "to_array", "trace", "untraced_key", "update", "use_backend",

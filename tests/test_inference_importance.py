@@ -4,7 +4,9 @@ Tolerances come from Monte Carlo standard errors: a weighted mean's SE is about
 posterior sd / sqrt(ESS) with ESS = (sum w)^2 / sum w^2 of the same run.
 """
 
+import io
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -174,3 +176,55 @@ def test_bad_input_is_named():
 
     with pytest.raises(ValueError, match="weight zero"):
         importance_resampling(impossible, (), choicemap(x=2.0), 5)
+
+
+def test_result_unpacks_as_gen_with_normalized_weights():
+    """Gen's (traces, log normalised weights, log-ML estimate), so ported code cannot read
+    the unnormalised weights by position; logsumexp(normalised) = 0, log-ML = logmeanexp."""
+    result = importance_sampling(normal_normal, (), NN_OBS, 50, key=gm.key(7))
+    traces, log_norm_w, log_ml = result
+    assert traces is result.traces and len(traces) == 50 and len(result) == 3
+    assert log_norm_w is result.log_normalized_weights is result[1]
+    assert log_ml is result.log_ml_estimate is result.log_marginal_likelihood
+    raw = to_numpy(result.log_unnormalized_weights)
+    assert np.array_equal(raw, to_numpy(result.log_weights))
+    # the raw weights vary (they are log likelihoods), so normalising changes them
+    assert raw.std() > 0.1 and not np.allclose(to_numpy(log_norm_w), raw)
+    assert abs(special.logsumexp(to_numpy(log_norm_w))) < 1e-5
+    assert_close(log_ml, special.logsumexp(raw) - math.log(50), rtol=1e-6)
+    assert_close(log_norm_w, raw - special.logsumexp(raw), atol=1e-5)
+    assert_close(result.normalized_weights(), np.exp(raw - special.logsumexp(raw)), atol=1e-6)
+    with pytest.raises(AttributeError, match="immutable"):
+        result.traces = []
+
+
+def test_weighted_draws_are_the_particles_values():
+    result = importance_sampling(normal_normal, (), NN_OBS, 30, key=gm.key(8))
+    values, log_w = result.weighted_draws("mu")
+    assert values.shape == (30,) and log_w.shape == (30,)
+    assert values.tolist() == [float(to_numpy(t["mu"])) for t in result.traces]
+    assert np.array_equal(log_w, np.asarray(gm.get_backend().to_numpy(
+        result.log_normalized_weights)))
+    assert np.array_equal(result.draws(("y", 1)), np.full(30, NN_YS[1], dtype=np.float32))
+    resampled = importance_resampling(normal_normal, (), NN_OBS, 30, key=gm.key(9),
+                                      num_samples=7)
+    assert resampled.draws("mu").shape == (7,)
+    assert resampled.log_ml_estimate is resampled.log_marginal_likelihood
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
+    importance_sampling(normal_normal, (), NN_OBS, 6, key=gm.key(0))
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
+    importance_sampling(normal_normal, (), NN_OBS, 6, key=gm.key(0), progress=True)
+    assert "6/6" in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    importance_sampling(normal_normal, (), NN_OBS, 6, key=gm.key(0))
+    assert "importance" in sys.stderr.getvalue() and "6/6" in sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    importance_sampling(normal_normal, (), NN_OBS, 6, key=gm.key(0), progress=False)
+    assert sys.stderr.getvalue() == ""

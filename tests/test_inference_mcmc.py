@@ -5,7 +5,9 @@ multiple of the Monte Carlo SE = posterior sd / sqrt(ESS), with the ESS of the
 chain itself (diagnostics.ess, tested against an independent transcription).
 """
 
+import io
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from genmlx import choicemap, dist, gen, select, trace
 from genmlx.errors import AddressError
 from genmlx.inference import diagnostics, mcmc
 from genmlx.testing import to_numpy
-from tests.models import XS, line, switchy
+from tests.models import XS, YS as YS_LINE, line, switchy
 from tests.test_inference_importance import (
     FLIP_OBS, FLIPS, LINE_OBS, NN_OBS, beta_bernoulli, line_posterior, nn_posterior,
     normal_normal,
@@ -115,11 +117,61 @@ def test_driver_counts_burn_thin_and_default_selection():
                    burn=100, key=gm.key(0), proposal=None, thin=1).__class__ is mcmc.Samples
 
 
-def test_progress_line_is_off_by_default(capsys):
+def test_progress_bar_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
     mcmc.mh(normal_normal, (), NN_OBS, samples=5, burn=0, key=gm.key(0))
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
     mcmc.mh(normal_normal, (), NN_OBS, samples=5, burn=0, key=gm.key(0), progress=True)
-    assert "5/5 steps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mcmc" in err and "5/5" in err and "acceptance=" in err  # tqdm's bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    mcmc.mh(normal_normal, (), NN_OBS, samples=5, burn=0, key=gm.key(0))
+    assert "5/5" in sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    mcmc.mh(normal_normal, (), NN_OBS, samples=5, burn=0, key=gm.key(0), progress=False)
+    assert sys.stderr.getvalue() == ""
+
+
+def test_draws_shapes_and_values():
+    traces = mcmc.mh(line, (XS,), LINE_OBS, samples=9, burn=2, key=gm.key(11))
+    d = traces.draws("slope")
+    assert d.shape == (1, 9) and d.dtype == np.float32
+    assert d[0].tolist() == [float(to_numpy(t["slope"])) for t in traces]
+    assert np.array_equal(gm.draws(traces, "slope"), d)
+    assert np.array_equal(gm.draws(list(traces), "slope"), d)  # a plain list of traces
+    assert traces.draws(("y", 2)).tolist() == [[np.float32(YS_LINE[2])] * 9]
+    two = mcmc.Chains([traces, mcmc.mh(line, (XS,), LINE_OBS, samples=9, burn=2,
+                                       key=gm.key(12))])
+    both = two.draws("intercept")
+    assert both.shape == (2, 9) and np.array_equal(both[0], traces.draws("intercept")[0])
+    assert np.array_equal(gm.draws([list(c) for c in two], "intercept"), both)
+    with pytest.raises(AddressError, match="trace 0 has no value at address slop"):
+        traces.draws("slop")
+    with pytest.raises(ValueError, match="same number of draws"):
+        mcmc.Chains([traces, traces[:3]])
+
+
+def test_chain_resumes_from_its_final_state():
+    """Two runs joined by final_state == one run: the chain's state is (trace, key)."""
+    kernel = mcmc.mh_kernel(select("slope", "intercept"))
+    tr, _ = line.generate((XS,), LINE_OBS, key=gm.key(13))
+    whole = mcmc.collect_samples(kernel, tr, 12, burn=3, thin=2, key=gm.key(14))
+    first = mcmc.collect_samples(kernel, tr, 5, burn=3, thin=2, key=gm.key(14))
+    assert first.final_state.trace is first[-1]
+    rest = mcmc.collect_samples(kernel, first.final_state, 7, thin=2)
+    assert [t.choices == u.choices for t, u in zip(list(first) + list(rest), whole)] == \
+        [True] * 12
+    assert rest.num_steps == 14 and whole.num_steps == 27
+    with pytest.raises(ValueError, match="not both"):
+        mcmc.collect_samples(kernel, first.final_state, 1, key=gm.key(0))
+    with pytest.raises(ValueError, match="neither key nor initial_trace"):
+        mcmc.mh(line, (XS,), LINE_OBS, samples=1, key=gm.key(0), resume=first.final_state)
+    # a chain that moved: resuming from its start state would give different draws
+    assert not all(t.choices == u.choices for t, u in zip(rest, whole[:7]))
 
 
 def test_selection_of_missing_address_is_named():

@@ -11,14 +11,19 @@ proposes u, runs `generate(args, observations ∪ u)` and takes
 the model's generate weight less the proposal's score: Gen's definition, an
 unbiased estimate of p(observations) when the proposal covers the posterior.
 
-log_marginal_likelihood = log mean exp(log w): its exponential is unbiased for
+log_ml_estimate = log mean exp(log w): its exponential is unbiased for
 p(observations).
+
+`importance_sampling` returns an `ImportanceResult` that unpacks as Gen's
+`(traces, log_normalized_weights, log_ml_estimate)`: positional code ported
+from Gen reads the normalised weights, never the raw ones. The raw weights are
+`result.log_unnormalized_weights` (alias `log_weights`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 from genmlx._backend import get_backend
 from genmlx._keys import resolve_key, split
@@ -27,51 +32,11 @@ from genmlx.core.trace import Trace
 from genmlx.distributions.special import logsumexp
 from genmlx.errors import AddressError
 from genmlx.gfi.interface import GenerativeFunction
+from genmlx.inference.mcmc.collect import progress_bar
+from genmlx.inference.results import ImportanceResult, ResamplingResult
 
 __all__ = ["ImportanceResult", "ResamplingResult", "importance_sampling",
            "importance_resampling", "log_mean_exp"]
-
-
-class ImportanceResult(NamedTuple):
-    """Weighted particles.
-
-    Attributes:
-        traces: one trace per particle.
-        log_weights: [N] backend array of log importance weights.
-        log_marginal_likelihood: 0-d backend array, log mean exp(log_weights).
-    """
-
-    traces: list
-    log_weights: Any
-    log_marginal_likelihood: Any
-
-    def normalized_weights(self) -> Any:
-        """softmax(log_weights), an [N] backend array summing to 1."""
-        xp = get_backend().xp
-        return xp.exp(self.log_weights - logsumexp(self.log_weights))
-
-    def effective_sample_size(self) -> float:
-        """(sum w)^2 / sum w^2 (see `diagnostics.ess_importance`)."""
-        from genmlx.inference.diagnostics import ess_importance
-
-        return ess_importance(self.log_weights)
-
-
-class ResamplingResult(NamedTuple):
-    """Traces resampled by weight, and the log marginal-likelihood estimate.
-
-    Attributes:
-        traces: the resampled traces (`num_samples` of them).
-        log_marginal_likelihood: 0-d backend array from the particle weights.
-    """
-
-    traces: list
-    log_marginal_likelihood: Any
-
-    @property
-    def trace(self) -> Trace:
-        """The first resampled trace (Gen's `importance_resampling` returns one)."""
-        return self.traces[0]
 
 
 def log_mean_exp(log_weights: Any) -> Any:
@@ -111,7 +76,8 @@ def _particle(model: GenerativeFunction, args: tuple, observations: ChoiceMap,
 
 def importance_sampling(model: GenerativeFunction, args: tuple, observations: Any,
                         num_particles: int, proposal: GenerativeFunction | None = None,
-                        proposal_args: tuple = (), key: Any = None) -> ImportanceResult:
+                        proposal_args: tuple = (), key: Any = None,
+                        progress: bool | None = None) -> ImportanceResult:
     """Weighted traces from the prior (or `proposal`), conditioned on `observations`.
 
     Args:
@@ -123,17 +89,22 @@ def importance_sampling(model: GenerativeFunction, args: tuple, observations: An
             whose choices are model addresses (merged with the observations).
         proposal_args: its arguments.
         key: a random key (None: the global stream); same key, same result.
+        progress: a tqdm progress bar on stderr; None (the default) shows it
+            only when stderr is a terminal.
 
     Returns:
-        `ImportanceResult(traces, log_weights [N], log_marginal_likelihood)`.
+        `ImportanceResult`, unpacking as `(traces, log_normalized_weights [N],
+        log_ml_estimate)` (Gen's order); `.log_unnormalized_weights` holds the
+        raw log weights, `.draws(address)` / `.weighted_draws(address)` the
+        particles' values as NumPy arrays.
 
     Raises:
         AddressError: an observation (or proposed choice) at an address the
             model never visits, or a proposal that samples an observed address.
 
     Example:
-        >>> res = importance_sampling(model, (xs,), obs, 1000, key=gm.key(0))
-        >>> float(res.log_marginal_likelihood)
+        >>> traces, log_norm_w, log_ml = importance_sampling(model, (xs,), obs, 1000,
+        ...                                                  key=gm.key(0))
     """
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) \
             or num_particles < 1:
@@ -144,20 +115,28 @@ def importance_sampling(model: GenerativeFunction, args: tuple, observations: An
     xp = backend.xp
     keys = split(resolve_key(key), num_particles)
     traces, weights = [], []
-    for i in range(num_particles):
-        trace, weight = _particle(model, args, observations, proposal, proposal_args, keys[i])
-        weight = xp.asarray(weight, dtype=backend.float_dtype)
-        backend.eval(trace.score, weight)  # one particle's graph at a time
-        traces.append(trace)
-        weights.append(weight)
-    log_weights = xp.stack(weights)
-    return ImportanceResult(traces, log_weights, log_mean_exp(log_weights))
+    bar = progress_bar(num_particles, progress, "importance", "particle")
+    try:
+        for i in range(num_particles):
+            trace, weight = _particle(model, args, observations, proposal, proposal_args,
+                                      keys[i])
+            weight = xp.asarray(weight, dtype=backend.float_dtype)
+            backend.eval(trace.score, weight)  # one particle's graph at a time
+            traces.append(trace)
+            weights.append(weight)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return ImportanceResult(traces, xp.stack(weights))
 
 
 def importance_resampling(model: GenerativeFunction, args: tuple, observations: Any,
                           num_particles: int, proposal: GenerativeFunction | None = None,
                           proposal_args: tuple = (), key: Any = None,
-                          num_samples: int = 1) -> ResamplingResult:
+                          num_samples: int = 1, progress: bool | None = None
+                          ) -> ResamplingResult:
     """Importance sampling, then `num_samples` traces drawn by normalised weight.
 
     Sampling is with replacement (independent categorical draws), so the
@@ -172,11 +151,11 @@ def importance_resampling(model: GenerativeFunction, args: tuple, observations: 
     backend = get_backend()
     k_is, k_pick = split(resolve_key(key), 2)
     result = importance_sampling(model, args, observations, num_particles, proposal,
-                                 proposal_args, k_is)
-    if not math.isfinite(float(backend.to_python(result.log_marginal_likelihood))):
+                                 proposal_args, k_is, progress)
+    if not math.isfinite(float(backend.to_python(result.log_ml_estimate))):
         raise ValueError("importance_resampling: every particle has weight zero (or a NaN "
                          "weight); the observations are impossible under every proposed trace. "
                          "Use more particles or a proposal that covers the posterior.")
-    indices = backend.categorical(k_pick, result.log_weights, (int(num_samples),))
+    indices = backend.categorical(k_pick, result.log_unnormalized_weights, (int(num_samples),))
     chosen = [result.traces[int(i)] for i in backend.to_python(indices)]
-    return ResamplingResult(chosen, result.log_marginal_likelihood)
+    return ResamplingResult(chosen, result.log_ml_estimate)
