@@ -35,19 +35,20 @@ from genmlx.gfi import (
 from genmlx import dist
 from genmlx.vectorized import VectorizedTrace, vgenerate, vsimulate
 from genmlx import combinators, inference
+from genmlx.combinators.call_at import call_at, choice_at
 from genmlx.inference.results import draws, weighted_draws
 from genmlx import io
 from genmlx.io import load, save
-from genmlx.combinators.call_at import call_at, choice_at
+from genmlx.compile import CompiledGenFunction, compile_gen_fn as compile, schema
 
 __all__ = [
     "ALL", "EMPTY", "NONE", "NO_CHANGE", "UNKNOWN_CHANGE",
-    "AssessResult", "Backend", "Capability", "ChoiceMap", "ConstraintEdit", "DictDiff",
+    "AssessResult", "Backend", "CompiledGenFunction", "Capability", "ChoiceMap", "ConstraintEdit", "DictDiff",
     "DynamicGenFunction", "EditResult", "GenerateResult", "GenerativeFunction", "NoChange",
     "ProposalEdit", "ProposeResult", "RegenerateResult", "SelectionEdit", "Selection",
     "SequenceDiff", "Trace", "UnknownChange", "UpdateResult", "VectorizedTrace", "vgenerate", "vsimulate",
-    "assess", "available_backends", "draws", "io", "load", "save", "weighted_draws", "choicemap", "combinators", "inference", "dist", "edit", "errors", "gen", "generate",
+    "assess", "available_backends", "draws", "io", "load", "save", "weighted_draws", "choicemap", "combinators", "compile", "inference", "dist", "edit", "errors", "gen", "generate",
     "from_array", "get_backend", "get_selected", "installed_backends", "key", "next_key", "param", "project", "propose",
-    "regenerate", "requires", "seed", "select", "set_backend", "simulate", "splice", "split",
+    "regenerate", "requires", "schema", "seed", "select", "set_backend", "simulate", "splice", "split",
     "call_at", "choice_at", "to_array", "trace", "untraced_key", "update", "use_backend",
 ]

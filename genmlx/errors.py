@@ -46,3 +46,11 @@ class ArgumentError(GenMLXError, TypeError):
 
 class VectorizationError(GenMLXError, ValueError):
     """A model cannot run batched (e.g. Python control flow on a batched value)."""
+
+
+class KeyStreamError(GenMLXError, RuntimeError):
+    """The global random-key stream was asked for a key inside compiled code."""
+
+
+class InvalidKeyError(GenMLXError, TypeError):
+    """Something that is not a random key of the current backend was passed as a key."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genmlx._backend import get_backend
-from genmlx._keys import resolve_key
+from genmlx._keys import check_key, resolve_key
 from genmlx.core.address import Path, show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.distributions.base import Distribution
@@ -69,7 +69,7 @@ class Handler:
         self.backend = get_backend()
         self.xp = self.backend.xp
         self.gen_fn = gen_fn
-        self.key = key
+        self.key = None if key is None else check_key(key)
         self.batch = batch
         self.like = like if batch else None
         self._like_records = like.internal.records if self.like is not None else None

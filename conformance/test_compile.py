@@ -1,0 +1,269 @@
+"""L1: `gm.compile(gen_fn)` runs every GFI operation as one compiled function per input
+skeleton, and gives what the handler path gives on the same key.
+
+Every operation (simulate, generate, update, regenerate, assess, propose, project)
+is compared on choices, scores, weights, retdiffs and discards, on each installed
+backend (NumPy has no compiler: the same calls run on the handler path, and the
+same checks pass). Tolerance: rtol 1e-5, atol 1e-4 — float32 sums of at most ~100
+log densities of magnitude < 100, where a reordering of the sum by the compiler
+moves the result by a few ulp of the total.
+
+Compiled objects are built once at module level and reused, because MLX takes
+seconds to compile each graph on CPU.
+"""
+
+import numpy as np
+import pytest
+
+import genmlx as gm
+from genmlx import EMPTY, choicemap, dist, gen, select, splice, trace
+from genmlx.combinators import Map, Mask, Switch, Unfold
+from genmlx.compile.compiled import traces_code
+from genmlx.errors import ArgumentError, InvalidKeyError
+from genmlx.testing import assert_close, to_numpy
+from tests.models import branching, switchy
+
+RTOL, ATOL = 1e-5, 1e-4
+
+XS = [float(x) for x in np.linspace(-2.0, 2.0, 20)]
+YS = [0.5 + 1.5 * x + 0.3 * np.sin(7.0 * x) for x in XS]
+LINE_OBS = {("y", j): float(y) for j, y in enumerate(YS)}
+
+
+@gen
+def linreg(xs):
+    slope = trace("slope", dist.gaussian(0.0, 10.0))
+    intercept = trace("intercept", dist.gaussian(0.0, 10.0))
+    for j, x in enumerate(xs):
+        trace(("y", j), dist.gaussian(slope * x + intercept, 1.0))
+    return slope
+
+
+@gen
+def school(mu, tau, sigma):
+    theta = trace("theta", dist.gaussian(mu, tau))
+    return trace("y", dist.gaussian(theta, sigma))
+
+
+schools = Map(school)
+SIGMAS = [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]
+SCHOOL_YS = [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]
+
+
+@gen
+def eight_schools(sigmas):
+    mu = trace("mu", dist.gaussian(0.0, 5.0))
+    tau = trace("tau", dist.log_normal(1.0, 1.0))
+    n = len(sigmas)
+    trace("schools", schools, [mu] * n, [tau] * n, sigmas)
+    return mu
+
+
+SCHOOL_OBS = {("schools", j, "y"): y for j, y in enumerate(SCHOOL_YS)}
+
+
+@gen
+def hmm_step(t, z, logits, means):
+    znew = trace("z", dist.categorical(logits[z]))
+    trace("y", dist.gaussian(means[znew], 1.0))
+    return znew
+
+
+hmm = Unfold(hmm_step)
+
+
+@gen
+def inner(mu):
+    return trace("v", dist.gaussian(mu, 1.0))
+
+
+@gen
+def nested():
+    m = trace("m", dist.gaussian(0.0, 1.0))
+    a = trace("sub", inner, m)
+    b = splice(inner, a)
+    return a + b
+
+
+@gen
+def low(mu):
+    return trace("x", dist.gaussian(mu, 1.0))
+
+
+@gen
+def high(mu):
+    return trace("x", dist.gaussian(mu + 10.0, 3.0))
+
+
+@gen
+def noisy(mu):
+    return trace("x", dist.gaussian(mu, 2.0))
+
+
+def hmm_case(b):
+    # Unfold unrolls into one graph, and each of the seven operations compiles its own;
+    # MLX compiles slowly on CPU: T = 5 there, T = 20 on JAX (T = 50 below)
+    steps = 5 if b.name == "mlx" else 20
+    logits = b.asarray([[np.log(0.9), np.log(0.1)], [np.log(0.2), np.log(0.8)]])
+    means = b.asarray([-1.0, 2.0])
+    rng = np.random.default_rng(0)
+    obs = {(t, "y"): float(rng.normal()) for t in range(steps)}
+    return hmm, (steps, 0, logits, means), obs, select((1, "z"), (3, "z")), {(2, "z"): 1}
+
+
+# name -> builder(backend) -> (gen_fn, args, observations, selection, update constraints)
+CASES = {
+    "linreg": lambda b: (linreg, (XS,), LINE_OBS, select("slope"), {"intercept": 0.25}),
+    "eight_schools": lambda b: (eight_schools, (SIGMAS,), SCHOOL_OBS, select("mu", "tau"),
+                                {("schools", 3, "theta"): 1.0}),
+    "hmm_unfold": hmm_case,
+    "nested_call_and_splice": lambda b: (nested, (), {"v": 0.5}, select("m"), {"m": 0.1}),
+    "switch": lambda b: (Switch(low, high), (1, 0.5), {"x": 9.0}, select("x"), {"x": 11.0}),
+    "mask": lambda b: (Mask(noisy), (True, 0.5), {"x": 1.0}, select("x"), {"x": -1.0}),
+}
+_COMPILED: dict = {}
+
+
+def traces(b):
+    """True where compile traces the function (NumPy's compile is the identity)."""
+    return traces_code(b)
+
+
+def compiled(name, gen_fn):
+    key = (name, gm.get_backend().name)
+    if key not in _COMPILED:
+        _COMPILED[key] = gm.compile(gen_fn)
+    return _COMPILED[key]
+
+
+def same_choices(actual, expected, msg):
+    a, e = dict(actual.leaves()), dict(expected.leaves())
+    assert a.keys() == e.keys(), f"{msg}: addresses {sorted(map(str, a))} != {sorted(map(str, e))}"
+    for path in e:
+        assert_close(a[path], e[path], rtol=RTOL, atol=ATOL, msg=f"{msg} at {path}")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_operation_equals_the_handler_path(backend, name):
+    gen_fn, args, obs, selection, change = CASES[name](backend)
+    fast = compiled(name, gen_fn)
+    key = gm.key(11)
+    obs = choicemap(obs)
+
+    tr, w = fast.generate(args, obs, key=key)
+    tr_e, w_e = gen_fn.generate(args, obs, key=key)
+    assert tr.gen_fn is fast
+    same_choices(tr.choices, tr_e.choices, f"{name}.generate")
+    assert_close(tr.score, tr_e.score, rtol=RTOL, atol=ATOL)
+    assert_close(w, w_e, rtol=RTOL, atol=ATOL)
+
+    sim, sim_e = fast.simulate(args, key=key), gen_fn.simulate(args, key=key)
+    same_choices(sim.choices, sim_e.choices, f"{name}.simulate")
+    assert_close(sim.score, sim_e.score, rtol=RTOL, atol=ATOL)
+
+    new, uw, retdiff, discard = fast.update(tr, choicemap(change), key=key)
+    new_e, uw_e, retdiff_e, discard_e = gen_fn.update(tr_e, choicemap(change), key=key)
+    same_choices(new.choices, new_e.choices, f"{name}.update")
+    same_choices(discard, discard_e, f"{name}.update discard")
+    assert_close(uw, uw_e, rtol=RTOL, atol=ATOL)
+    assert retdiff == retdiff_e
+
+    new, rw, retdiff = fast.regenerate(tr, selection, key=gm.key(12))
+    new_e, rw_e, retdiff_e = gen_fn.regenerate(tr_e, selection, key=gm.key(12))
+    same_choices(new.choices, new_e.choices, f"{name}.regenerate")
+    assert_close(rw, rw_e, rtol=RTOL, atol=ATOL)
+    assert retdiff == retdiff_e
+
+    assert_close(fast.assess(args, tr.choices).weight, gen_fn.assess(args, tr_e.choices).weight,
+                 rtol=RTOL, atol=ATOL)
+    assert_close(fast.project(tr, selection), gen_fn.project(tr_e, selection),
+                 rtol=RTOL, atol=ATOL)
+    choices, pw, _ = fast.propose(args, key=key)
+    choices_e, pw_e, _ = gen_fn.propose(args, key=key)
+    same_choices(choices, choices_e, f"{name}.propose")
+    assert_close(pw, pw_e, rtol=RTOL, atol=ATOL)
+    if traces(backend):
+        assert fast.fallbacks == {}, fast.fallbacks
+
+
+def test_a_new_float_value_reuses_the_compiled_function(backend):
+    fast = compiled("linreg", linreg)
+    fast.generate((XS,), choicemap(LINE_OBS), key=gm.key(0))
+    entries = len(fast._cache)
+    shifted = {k: v + 1.0 for k, v in LINE_OBS.items()}
+    tr, w = fast.generate((XS,), choicemap(shifted), key=gm.key(0))
+    assert len(fast._cache) == entries
+    assert_close(w, linreg.generate((XS,), choicemap(shifted), key=gm.key(0)).weight,
+                 rtol=RTOL, atol=ATOL)
+
+
+def test_value_dependent_structure_falls_back_with_the_reason(backend):
+    fast = gm.compile(branching)
+    for seed in range(4):
+        tr, tr_e = fast.simulate((), key=gm.key(seed)), branching.simulate((), key=gm.key(seed))
+        same_choices(tr.choices, tr_e.choices, "branching.simulate")
+        assert_close(tr.score, tr_e.score, rtol=RTOL, atol=ATOL)
+    if traces(backend):
+        assert "if coin:" in fast.fallbacks["simulate"]
+    else:
+        assert "no compiler" in fast.fallbacks["simulate"]
+    shown = gm.schema(switchy, (), key=gm.key(0))
+    assert not shown.static and "depends" in shown.reason
+
+
+def test_schema_lists_addresses_distributions_and_shapes(backend):
+    shown = gm.schema(eight_schools, (SIGMAS,), key=gm.key(0))
+    assert shown.static and shown.reason is None
+    assert shown.addresses()[:2] == [("mu",), ("tau",)]
+    assert ("schools", 7, "y") in shown.addresses()
+    kinds = {s.address: (s.kind, s.distribution) for s in shown.sites}
+    assert kinds[("tau",)] == ("choice", "log_normal")
+    assert kinds[("schools",)][0] == "call"
+    assert "tau: log_normal () float32" in str(shown)
+
+
+def test_a_trace_of_another_generative_function_is_refused(backend):
+    fast = compiled("linreg", linreg)
+    other = nested.simulate((), key=gm.key(0))
+    with pytest.raises(ArgumentError, match="made by nested"):
+        fast.update(other, EMPTY, key=gm.key(0))
+
+
+def test_traces_of_the_handler_path_are_accepted(backend):
+    fast = compiled("linreg", linreg)
+    tr = linreg.simulate((XS,), key=gm.key(2))
+    new, w, _, _ = fast.update(tr, choicemap({"slope": 0.5}), key=gm.key(3))
+    new_e, w_e, _, _ = linreg.update(tr, choicemap({"slope": 0.5}), key=gm.key(3))
+    assert_close(w, w_e, rtol=RTOL, atol=ATOL)
+    assert new.gen_fn is fast
+
+
+@pytest.mark.parametrize("bad", [7, 1.5, "key"])
+def test_a_key_that_is_not_a_key_is_a_clear_error(backend, bad):
+    with pytest.raises(InvalidKeyError, match=r"gm\.key"):
+        linreg.simulate((XS,), key=bad)
+
+
+def test_a_key_of_the_wrong_shape_or_dtype_is_a_clear_error(backend):
+    for bad in (backend.asarray([1.0, 2.0]), backend.split(gm.key(0), 3)):
+        with pytest.raises(InvalidKeyError, match=r"shape \(2,\)"):
+            linreg.simulate((XS,), key=bad)
+    assert to_numpy(linreg.simulate((XS,), key=gm.key(0)).score).shape == ()
+
+
+def test_hmm_of_fifty_steps_generates_and_updates_compiled_on_jax():
+    with gm.use_backend("jax") as b:
+        _, args, obs, _, change = hmm_case(b)
+        args = (50,) + args[1:]
+        rng = np.random.default_rng(1)
+        obs = choicemap({(t, "y"): float(rng.normal()) for t in range(50)})
+        fast = compiled("hmm50", hmm)
+        tr, w = fast.generate(args, obs, key=gm.key(4))
+        tr_e, w_e = hmm.generate(args, obs, key=gm.key(4))
+        same_choices(tr.choices, tr_e.choices, "hmm50.generate")
+        assert_close(w, w_e, rtol=RTOL, atol=ATOL)
+        new, uw, _, discard = fast.update(tr, choicemap(change), key=gm.key(5))
+        new_e, uw_e, _, discard_e = hmm.update(tr_e, choicemap(change), key=gm.key(5))
+        same_choices(discard, discard_e, "hmm50.update discard")
+        assert_close(uw, uw_e, rtol=RTOL, atol=ATOL)
+        assert fast.fallbacks == {}
