@@ -16,7 +16,7 @@ class JaxBackend(Backend):
     name = "jax"
     xp = jnp
     capabilities = frozenset({Capability.COMPILE, Capability.GRAD, Capability.VMAP,
-                              Capability.LINALG, Capability.MEMORY})
+                              Capability.LINALG, Capability.MEMORY, Capability.COMPILED_WHILE})
 
     def is_array(self, x: Any) -> bool:
         return isinstance(x, jax.Array)
@@ -74,6 +74,40 @@ class JaxBackend(Backend):
 
     def vmap(self, fn: Callable, in_axes=0, out_axes=0) -> Callable:
         return jax.vmap(fn, in_axes=in_axes, out_axes=out_axes)
+
+    # -- control flow: jax.lax primitives (one compiled body, whatever the trip count) --
+    def _tree_flatten(self, tree: Any) -> tuple[list, Any]:
+        return jax.tree_util.tree_flatten(tree)
+
+    def _tree_unflatten(self, treedef: Any, leaves) -> Any:
+        return jax.tree_util.tree_unflatten(treedef, list(leaves))
+
+    def scan(self, f: Callable, init: Any, xs: Any = None, length: int | None = None) -> tuple:
+        """`jax.lax.scan`: the step is traced once, so compile time is flat in T."""
+        return jax.lax.scan(f, init, xs, length=length)
+
+    def fori_loop(self, lower, upper, body: Callable, init: Any) -> Any:
+        """`jax.lax.fori_loop` (a scan, hence reverse-differentiable, for static bounds)."""
+        return jax.lax.fori_loop(lower, upper, body, init)
+
+    def while_loop(self, cond: Callable, body: Callable, init: Any) -> Any:
+        """`jax.lax.while_loop`: runs under jit; not reverse-differentiable."""
+        return jax.lax.while_loop(cond, body, init)
+
+    def cond(self, pred, true_fn: Callable, false_fn: Callable, *operands: Any) -> Any:
+        """`jax.lax.cond` for a scalar pred; a Python bool picks one branch in Python,
+        and a batched pred ([N]) runs both branches and selects rows, as on the eager
+        backends (lax.cond takes scalars only)."""
+        if isinstance(pred, bool):
+            return true_fn(*operands) if pred else false_fn(*operands)
+        p = jnp.asarray(pred)
+        if p.ndim == 0:
+            return jax.lax.cond(p, true_fn, false_fn, *operands)
+        return self.select(p, true_fn(*operands), false_fn(*operands))
+
+    def is_tracer(self, x: Any) -> bool:
+        """True for abstract values inside jit, grad or vmap (jax.core.Tracer)."""
+        return isinstance(x, jax.core.Tracer)
 
     # -- linear algebra -------------------------------------------------------------
     def cholesky(self, a):

@@ -2,6 +2,8 @@
 
 It has no autodiff (grad raises CapabilityError), its compile is the identity
 and its vmap a Python loop over the batch axis. It alone may run in float64.
+Control flow (scan, fori_loop, while_loop, cond, select) is the base class's
+eager reference: Python loops over pytrees.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def _generator(key: Any) -> np.random.Generator:
 class NumpyBackend(Backend):
     name = "numpy"
     xp = xp_numpy
+    # COMPILED_WHILE: compile is the identity, so a while_loop "inside" it just runs.
     capabilities = frozenset({Capability.VMAP, Capability.LINALG, Capability.FLOAT64,
-                              Capability.COMPILE})
+                              Capability.COMPILE, Capability.COMPILED_WHILE})
 
     def is_array(self, x: Any) -> bool:
         return isinstance(x, (np.ndarray, np.generic))

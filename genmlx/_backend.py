@@ -8,6 +8,11 @@ Selection: `set_backend(name)` sets the process default, `use_backend(name)`
 scopes a backend to a `with` block (a ContextVar, so threads and async tasks do
 not leak into each other), and the environment variable `GENMLX_BACKEND` picks
 the default at import. MLX is the default.
+
+Control flow (`scan`, `fori_loop`, `while_loop`, `cond`, `select`) is part of
+the interface: the base class holds the eager reference (Python loops over a
+small pytree, `genmlx._tree`), which NumPy uses as is, MLX refines (bounded lazy
+graphs, an unrolled loop under `mx.compile`) and JAX replaces with `jax.lax`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import os
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Sequence
 
-from genmlx.errors import BackendError, CapabilityError
+from genmlx import _tree
+from genmlx.errors import BackendError, CapabilityError, ShapeError
 
 Array = Any  # a backend array (mlx.core.array, numpy.ndarray, jax.Array)
 
@@ -34,6 +40,9 @@ class Capability(str, enum.Enum):
     LINALG = "linalg"
     MEMORY = "memory"
     FLOAT64 = "float64"
+    # A `while_loop` (trip count read from data) inside `compile`. MLX lacks it: its
+    # loop must read the condition on the host, which `mx.compile` forbids.
+    COMPILED_WHILE = "compiled_while"
 
 
 class Backend:
@@ -205,6 +214,194 @@ class Backend:
         self.require(Capability.VMAP, "vmap")
         raise NotImplementedError
 
+    # -- control flow -----------------------------------------------------
+    # The eager reference: Python loops over pytrees (genmlx._tree). NumPy runs it
+    # as is; MLX hooks `_loop_sync` and `_host_bool`; JAX overrides every method
+    # with jax.lax and the tree hooks with jax.tree_util.
+
+    def _tree_flatten(self, tree: Any) -> tuple[list, Any]:
+        """(leaves, treedef) of a pytree; treedefs compare with ==."""
+        return _tree.flatten(tree)
+
+    def _tree_unflatten(self, treedef: Any, leaves: Sequence[Any]) -> Any:
+        """The pytree of `treedef` rebuilt from `leaves`."""
+        return _tree.unflatten(treedef, leaves)
+
+    def _loop_sync(self, step: int, carry: Any, outputs: list | None = None) -> None:
+        """Called by eager loops after step `step` (0-based) with the loop state.
+
+        `outputs` is the list of per-step outputs so far (scan's ys), which a lazy
+        backend may evaluate too. A no-op for eager libraries; lazy ones (MLX)
+        evaluate here so the graph of a long loop stays bounded.
+        """
+
+    def _host_bool(self, x: Any, needed_by: str) -> bool:
+        """`x` read on the host as a Python bool (a sync on lazy or async backends)."""
+        return bool(x)
+
+    def _check_carry(self, who: str, init_def: Any, init_shapes: list, carry: Any) -> None:
+        # JAX refuses a loop whose carry changes structure or shape; the eager loops
+        # check the same, so code that runs here also runs under jax.lax.
+        leaves, treedef = self._tree_flatten(carry)
+        if treedef != init_def:
+            raise ShapeError(f"{who}: the carry changed structure from {init_def} to {treedef}; "
+                             "the body must return a carry shaped like its input.")
+        shapes = [tuple(getattr(leaf, "shape", ())) for leaf in leaves]
+        if shapes != init_shapes:
+            raise ShapeError(f"{who}: the carry's leaf shapes changed from {init_shapes} to "
+                             f"{shapes}; the body must return a carry shaped like its input.")
+
+    def _carry_signature(self, init: Any) -> tuple[Any, list]:
+        leaves, treedef = self._tree_flatten(init)
+        return treedef, [tuple(getattr(leaf, "shape", ())) for leaf in leaves]
+
+    def scan(self, f: Callable, init: Any, xs: Any = None, length: int | None = None) -> tuple:
+        """Loop `carry, y = f(carry, x)` over the leading axis of `xs`.
+
+        Args:
+            f: (carry, x) -> (carry, y). carry, x and y are pytrees of arrays
+                (nested tuples, named tuples, lists, dicts; None is an empty node).
+                The carry must keep its structure and leaf shapes.
+            init: the initial carry.
+            xs: a pytree of arrays sharing a leading axis of length T, or None.
+            length: T; required when `xs` is None, checked against `xs` otherwise.
+
+        Returns:
+            (final carry, ys), ys being the per-step y stacked along a new leading
+            axis of length T (leafwise; None where y is None).
+
+        Raises:
+            ValueError: no length can be found, or the leading axes disagree.
+            ShapeError: the carry changed structure or shape.
+        """
+        x_leaves, x_def = self._tree_flatten(xs)
+        steps = _scan_length(x_leaves, length)
+        init_def, init_shapes = self._carry_signature(init)
+        xp = self.xp
+        if steps == 0:
+            # No step to run, but ys still needs its structure, shapes and dtypes:
+            # run f once on zeros shaped like one x and keep an empty stack of each y.
+            x0 = self._tree_unflatten(x_def, [xp.zeros(tuple(leaf.shape[1:]), dtype=leaf.dtype)
+                                              for leaf in x_leaves])
+            _, y0 = f(init, x0)
+            y_leaves, y_def = self._tree_flatten(y0)
+            empty = [xp.zeros((0,) + tuple(self.asarray(y).shape), dtype=self.asarray(y).dtype)
+                     for y in y_leaves]
+            return init, self._tree_unflatten(y_def, empty)
+        carry = init
+        ys = []
+        for t in range(steps):
+            x = self._tree_unflatten(x_def, [leaf[t] for leaf in x_leaves])
+            carry, y = f(carry, x)
+            self._check_carry("scan", init_def, init_shapes, carry)
+            ys.append(y)
+            self._loop_sync(t, carry, ys)
+        return carry, self._stack_trees(ys)
+
+    def _stack_trees(self, trees: list) -> Any:
+        """Same-structured pytrees stacked leafwise along a new leading axis."""
+        flats = [self._tree_flatten(t) for t in trees]
+        treedef = flats[0][1]
+        for _, other in flats[1:]:
+            if other != treedef:
+                raise ShapeError(f"scan: the per-step outputs changed structure from {treedef} "
+                                 f"to {other}.")
+        columns = zip(*(leaves for leaves, _ in flats))
+        stacked = [self.xp.stack([self.asarray(v) for v in col]) for col in columns]
+        return self._tree_unflatten(treedef, stacked)
+
+    def fori_loop(self, lower: int, upper: int, body: Callable, init: Any) -> Any:
+        """`carry = body(i, carry)` for i in [lower, upper); returns the final carry.
+
+        Args:
+            lower, upper: the index range (Python ints on eager backends; JAX also
+                takes traced ones).
+            body: (i, carry) -> carry; i is a 0-d integer array (int_dtype), as
+                under jax.lax, so index arithmetic is written once for every backend.
+            init: the initial carry (a pytree of arrays).
+        """
+        init_def, init_shapes = self._carry_signature(init)
+        carry = init
+        for step, i in enumerate(range(int(lower), int(upper))):
+            carry = body(self.asarray(i, dtype=self.int_dtype), carry)
+            self._check_carry("fori_loop", init_def, init_shapes, carry)
+            self._loop_sync(step, carry)
+        return carry
+
+    def while_loop(self, cond: Callable, body: Callable, init: Any) -> Any:
+        """`carry = body(carry)` while `cond(carry)`; returns the final carry.
+
+        Eager backends read `cond(carry)` on the host every iteration (a sync on
+        MLX, which is why MLX cannot run it inside `mx.compile`).
+
+        Args:
+            cond: carry -> scalar boolean (array or Python bool).
+            body: carry -> carry.
+            init: the initial carry (a pytree of arrays).
+
+        Raises:
+            CapabilityError: inside a compiled function on a backend lacking
+                `Capability.COMPILED_WHILE` (MLX).
+        """
+        init_def, init_shapes = self._carry_signature(init)
+        carry = init
+        step = 0
+        while self._host_bool(cond(carry), "while_loop"):
+            carry = body(carry)
+            self._check_carry("while_loop", init_def, init_shapes, carry)
+            self._loop_sync(step, carry)
+            step += 1
+        return carry
+
+    def cond(self, pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> Any:
+        """`true_fn(*operands)` where `pred` holds, else `false_fn(*operands)`.
+
+        A concrete Python bool runs one branch. An array pred runs both branches
+        and selects leafwise with `select` (no host sync, so it works under
+        compile and vmap; both branches must return the same structure). A pred
+        of shape [N] selects per row of [N, ...] leaves, as in `select`.
+        """
+        if isinstance(pred, bool):
+            return true_fn(*operands) if pred else false_fn(*operands)
+        return self.select(pred, true_fn(*operands), false_fn(*operands))
+
+    def select(self, pred: Any, a: Any, b: Any) -> Any:
+        """Leafwise `where(pred, a, b)` over two pytrees of the same structure.
+
+        Unlike plain broadcasting (which aligns trailing axes), `pred`'s axes align
+        with the *leading* axes of each leaf: a pred of shape [N] picks whole rows
+        of [N, D] leaves (a per-particle accept/reject). A Python bool picks a
+        whole tree.
+
+        Raises:
+            ShapeError: `a` and `b` differ in structure.
+        """
+        if isinstance(pred, bool):
+            return a if pred else b
+        a_leaves, a_def = self._tree_flatten(a)
+        b_leaves, b_def = self._tree_flatten(b)
+        if a_def != b_def:
+            raise ShapeError(f"select: the two trees differ in structure: {a_def} vs {b_def}; "
+                             "both branches must return the same structure.")
+        xp = self.xp
+        p = xp.asarray(pred)
+        out = []
+        for x, y in zip(a_leaves, b_leaves):
+            ndim = max(len(getattr(x, "shape", ())), len(getattr(y, "shape", ())))
+            q = p
+            if 0 < p.ndim < ndim:
+                q = xp.reshape(p, tuple(p.shape) + (1,) * (ndim - p.ndim))
+            out.append(xp.where(q, x, y))
+        return self._tree_unflatten(a_def, out)
+
+    def is_tracer(self, x: Any) -> bool:
+        """True when `x` is an abstract value inside a trace (JAX's jit, grad, vmap).
+
+        Eager backends and MLX return False: MLX arrays inside `mx.compile` look
+        like any other array (see the MLX backend's note).
+        """
+        return False
+
     # -- linear algebra ---------------------------------------------------
     def cholesky(self, a: Array) -> Array:
         """Lower Cholesky factor (batched over leading axes)."""
@@ -329,6 +526,21 @@ def use_backend(name: str | Backend, float_dtype: str | None = None) -> Iterator
         yield backend
     finally:
         _scoped.reset(token)
+
+
+def _scan_length(x_leaves: list, length: int | None) -> int:
+    """The trip count of a scan over leaves `x_leaves`, checked against `length`."""
+    lengths = {int(leaf.shape[0]) for leaf in x_leaves}
+    if len(lengths) > 1:
+        raise ValueError(f"scan: the leaves of xs disagree on the leading axis: {sorted(lengths)}")
+    if not lengths:
+        if length is None:
+            raise ValueError("scan: pass xs with a leading axis, or length= when xs is None")
+        return int(length)
+    (found,) = lengths
+    if length is not None and int(length) != found:
+        raise ValueError(f"scan: length={length} but xs has leading axis {found}")
+    return found
 
 
 def host_numpy() -> Any:

@@ -195,3 +195,42 @@ def test_environment_variable_picks_the_default_backend():
     out = subprocess.run([sys.executable, "-c", code], env=env, text=True, check=True,
                          capture_output=True).stdout.strip()
     assert out == "numpy"
+
+
+# Every method of the Backend interface. The base class leaves the library-specific
+# ones abstract (NotImplementedError) and gives eager references for the rest
+# (control flow among them), so a backend must override the former, and JAX, whose
+# compiler cannot run Python loops over traced values, must override control flow.
+BACKEND_INTERFACE = (
+    "is_array", "asarray", "to_numpy", "to_python", "eval", "erf", "erfinv", "stop_gradient",
+    "key", "split", "fold_in", "uniform", "normal", "gumbel", "categorical", "bernoulli",
+    "randint", "compile", "grad", "value_and_grad", "vjp", "vmap", "cholesky",
+    "solve_triangular", "slogdet", "inv", "memory_report", "set_cache_limit", "clear_cache",
+    "scan", "fori_loop", "while_loop", "cond", "select", "is_tracer",
+)
+ABSTRACT_IN_BASE = ("is_array", "erf", "erfinv", "key", "split", "fold_in", "uniform", "normal",
+                    "cholesky", "solve_triangular", "slogdet", "inv")
+JAX_LAX_CONTROL_FLOW = ("scan", "fori_loop", "while_loop", "cond", "is_tracer")
+
+
+@pytest.mark.parametrize("name", gm.installed_backends())
+def test_every_backend_implements_the_whole_interface(name):
+    from genmlx._backend import Backend
+
+    b = gm.get_backend(name)
+    for method in BACKEND_INTERFACE:
+        assert callable(getattr(b, method, None)), f"backend '{name}' lacks {method}"
+    for method in ABSTRACT_IN_BASE:
+        assert getattr(type(b), method) is not getattr(Backend, method), \
+            f"backend '{name}' leaves {method} abstract"
+    if name == "jax":
+        for method in JAX_LAX_CONTROL_FLOW:
+            assert getattr(type(b), method) is not getattr(Backend, method), \
+                f"the JAX backend must implement {method} with jax.lax"
+    # Capability names are the enum's; a backend declares only real ones.
+    assert all(isinstance(c, gm.Capability) for c in b.capabilities)
+
+
+def test_control_flow_capability_is_declared_where_it_exists():
+    assert gm.get_backend("numpy").has("compiled_while") and gm.get_backend("jax").has("compiled_while")
+    assert not gm.get_backend("mlx").has("compiled_while")
