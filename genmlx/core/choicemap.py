@@ -207,6 +207,11 @@ class ChoiceMap:
 def _values_equal(a: Any, b: Any) -> bool:
     from genmlx._backend import get_backend
 
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        # tuple values (product distributions) compare componentwise, by value
+        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list))
+                and len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b)))
+
     xp = get_backend().xp
     try:
         xa, xb = xp.asarray(a), xp.asarray(b)
