@@ -52,6 +52,7 @@ from typing import Any
 from genmlx._backend import get_backend, host_numpy
 from genmlx.core.address import show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
+from genmlx.core.pytree import LazyTrace
 from genmlx.core.trace import Trace
 from genmlx.dsl.gen import DynamicGenFunction
 from genmlx.errors import GenMLXError
@@ -291,6 +292,7 @@ def _unpickle_chain_state(trace: Trace, key: Any) -> ChainState:
 
 copyreg.pickle(ChoiceMap, _reduce_choicemap)
 copyreg.pickle(Trace, _reduce_trace)
+copyreg.pickle(LazyTrace, _reduce_trace)
 copyreg.pickle(DynamicGenFunction, _reduce_gen_fn)
 copyreg.pickle(ImportanceResult, _reduce_importance)
 copyreg.pickle(ResamplingResult, _reduce_resampling)

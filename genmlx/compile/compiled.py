@@ -34,7 +34,7 @@ from typing import Any, Callable
 from genmlx._backend import get_backend, host_numpy
 from genmlx._keys import resolve_key, tracing
 from genmlx.core.choicemap import EMPTY, ChoiceMap
-from genmlx.core.pytree import flatten, unflatten
+from genmlx.core.pytree import LazyTrace, flatten, unflatten
 from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
 from genmlx.errors import ArgumentError, GenMLXError
@@ -137,12 +137,12 @@ class CompiledGenFunction(GenerativeFunction):
         """The trace with the inner generative function as its owner (what the handler
         path expects); a trace of another generative function is an error."""
         if trace.gen_fn is self or trace.gen_fn is self.inner:
-            return dataclasses.replace(trace, gen_fn=self.inner)
+            return _owned_by(trace, self.inner)
         raise ArgumentError(f"{self.name}.{who}: the trace was made by "
                             f"{getattr(trace.gen_fn, 'name', trace.gen_fn)}, not by {self.name}")
 
     def _mine(self, trace: Trace) -> Trace:
-        return dataclasses.replace(trace, gen_fn=self)
+        return _owned_by(trace, self)
 
     # -- GFI ------------------------------------------------------------------------------
     def simulate(self, args: tuple, key: Any = None) -> Trace:
@@ -289,6 +289,15 @@ def compile_gen_fn(gen_fn: GenerativeFunction) -> CompiledGenFunction:
 
 # ---------------------------------------------------------------------------
 # inputs
+
+def _owned_by(trace: Trace, gen_fn: Any) -> Trace:
+    """`trace` with `gen_fn` as its owner; a lazy trace stays lazy."""
+    if trace.gen_fn is gen_fn:
+        return trace
+    if isinstance(trace, LazyTrace):
+        return trace.with_gen_fn(gen_fn)
+    return dataclasses.replace(trace, gen_fn=gen_fn)
+
 
 def _merge(kinds: tuple, packed: Any, arrays: tuple) -> tuple[list, tuple]:
     """The leaf list again: Python-float slots read from the packed vector, in order."""

@@ -24,9 +24,10 @@ import dataclasses
 from typing import Any, Callable, Sequence
 
 from genmlx.core.choicemap import ChoiceMap
+from genmlx.core.trace import Trace
 from genmlx.errors import GenMLXError
 
-__all__ = ["flatten", "unflatten", "register_node", "register_object_node", "leaf_signature",
+__all__ = ["flatten", "unflatten", "register_node", "register_object_node", "LazyTrace",
            "tree_map", "tree_where", "tree_stack", "tree_index", "Skeleton"]
 
 Skeleton = tuple  # a nested, hashable tuple; see `flatten`
@@ -86,36 +87,69 @@ def is_array(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, type)
 
 
-def _node_of(x: Any) -> tuple[Callable, Callable] | None:
-    for cls in type(x).__mro__:
+def _node_of(kind: type) -> tuple[Callable, Callable] | None:
+    for cls in kind.__mro__:
         found = _NODES.get(cls)
         if found is not None:
             return found
     return None
 
 
-class _Static:
-    """A static (non-array) part of a skeleton: equal by value when hashable, else by
-    identity (generative functions, backends, functions)."""
+class _ById:
+    """An unhashable static value (a dict of options, a list of callables) in a
+    skeleton: equal only to itself."""
 
-    __slots__ = ("value", "_key")
+    __slots__ = ("value",)
 
     def __init__(self, value: Any):
         self.value = value
-        try:
-            hash(value)
-            self._key = (type(value), value)
-        except TypeError:
-            self._key = (type(value), id(value))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Static) and self._key == other._key
+        return isinstance(other, _ById) and other.value is self.value
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return id(self.value)
 
-    def __repr__(self) -> str:
-        return f"static({self.value!r})"
+
+def _static(v: Any) -> tuple:
+    # the type is part of the key: True, 1 and 1.0 are equal in Python but not here
+    try:
+        hash(v)
+    except TypeError:
+        return (_STATIC, type(v), _ById(v))
+    return (_STATIC, type(v), v)
+
+
+_TRACE_FIELDS = ("gen_fn", "args", "retval", "choices", "score", "internal")
+
+
+class LazyTrace(Trace):
+    """A trace that came out of compiled code: its fields are rebuilt from the leaves
+    on first access, and flattening it again reuses its leaves as they are. A chain
+    of compiled calls therefore never walks the per-site records in Python."""
+
+    def __init__(self, fields: tuple, leaves: list, gen_fn: Any):
+        self.__dict__["_lazy"] = (fields, leaves)
+        self.__dict__["gen_fn"] = gen_fn
+
+    def _field(self, name: str) -> Any:
+        cache = self.__dict__
+        if name not in cache:
+            fields, leaves = cache["_lazy"]
+            cache[name] = _unflatten(fields[_TRACE_FIELDS.index(name)], leaves)
+        return cache[name]
+
+    # properties, not __getattr__: Trace's field defaults are class attributes
+    args = property(lambda self: self._field("args"))
+    retval = property(lambda self: self._field("retval"))
+    choices = property(lambda self: self._field("choices"))
+    score = property(lambda self: self._field("score"))
+    internal = property(lambda self: self._field("internal"))
+
+    def with_gen_fn(self, gen_fn: Any) -> "LazyTrace":
+        """The same trace owned by `gen_fn` (nothing is rebuilt)."""
+        fields, leaves = self.__dict__["_lazy"]
+        return LazyTrace(fields, leaves, gen_fn)
 
 
 def flatten(x: Any, share: bool = True, floats: bool = False) -> tuple[list, Skeleton]:
@@ -124,94 +158,118 @@ def flatten(x: Any, share: bool = True, floats: bool = False) -> tuple[list, Ske
     Args:
         x: any value built from traces, choicemaps, records, distributions,
             dataclasses, tuples, lists, dicts and arrays.
-        share: give an array object that occurs several times one slot (keeps
-            identity through a round trip); False gives every occurrence its own.
+        share: give an array object that occurs several times within one trace
+            one slot (keeps identity through a round trip); False gives every
+            occurrence its own.
         floats: Python floats are leaves too (else they are static), so a
             compiled function takes them as values instead of constants.
 
     Returns:
-        (leaves, skeleton): `unflatten(skeleton, leaves)` rebuilds `x`.
+        (leaves, skeleton): `unflatten(skeleton, leaves)` rebuilds `x`. Each
+        trace is a scope of its own: its leaves are contiguous and its slots
+        numbered from its first leaf, so it can be rebuilt lazily
+        (`LazyTrace`) and flattened again without a walk.
     """
     leaves: list = []
-    slots: dict[int, int] = {}
-
-    def walk(v: Any) -> Any:
-        if is_array(v) or (floats and type(v) is float):
-            if share:
-                slot = slots.get(id(v))
-                if slot is None:
-                    slot = slots[id(v)] = len(leaves)
-                    leaves.append(v)
-            else:
-                slot = len(leaves)
-                leaves.append(v)
-            return (_LEAF, slot)
-        node = _node_of(v)
-        if node is not None:
-            children, static = node[0](v)
-            return ("node", type(v), _Static(static), tuple(walk(c) for c in children))
-        kind = type(v)
-        if kind is tuple or kind is list:
-            return (kind.__name__, tuple(walk(c) for c in v))
-        if isinstance(v, tuple) and hasattr(v, "_fields"):
-            return ("namedtuple", kind, tuple(walk(c) for c in v))
-        if kind is dict:
-            keys = tuple(v)
-            return ("dict", keys, tuple(walk(v[k]) for k in keys))
-        if dataclasses.is_dataclass(v) and not isinstance(v, type) and _has_arrays(v):
-            names = tuple(f.name for f in dataclasses.fields(v))
-            return ("dataclass", kind, names, tuple(walk(getattr(v, n)) for n in names))
-        return (_STATIC, _Static(v))
-
-    skeleton = walk(x)
+    skeleton = _Flattener(leaves, share, floats).walk(x)
     return leaves, skeleton
 
 
-def _has_arrays(obj: Any) -> bool:
-    """Dataclasses without fields are static (diff markers); others are walked."""
-    return bool(dataclasses.fields(obj))
+class _Flattener:
+    def __init__(self, leaves: list, share: bool, floats: bool):
+        self.leaves, self.share, self.floats = leaves, share, floats
+        self.slots: dict[int, int] = {}
+        self.base = 0  # index of the current trace scope's first leaf
+
+    def leaf(self, v: Any) -> tuple:
+        leaves = self.leaves
+        if self.share:
+            slot = self.slots.get(id(v))
+            if slot is None:
+                slot = self.slots[id(v)] = len(leaves) - self.base
+                leaves.append(v)
+        else:
+            slot = len(leaves) - self.base
+            leaves.append(v)
+        return (_LEAF, slot)
+
+    def trace(self, v: Trace) -> tuple:
+        start = len(self.leaves)
+        lazy = v.__dict__.get("_lazy")
+        if lazy is not None:
+            fields, own = lazy
+            self.leaves.extend(own)
+            fields = (_static(v.gen_fn),) + fields[1:]
+        else:
+            saved = (self.slots, self.base)
+            self.slots, self.base = {}, start
+            fields = tuple(self.walk(getattr(v, name)) for name in _TRACE_FIELDS)
+            self.slots, self.base = saved
+        return ("trace", type(v) if type(v) is not LazyTrace else Trace, fields,
+                start - self.base, len(self.leaves) - start)
+
+    def walk(self, v: Any) -> Any:
+        if is_array(v) or (self.floats and type(v) is float):
+            return self.leaf(v)
+        kind = type(v)
+        if isinstance(v, Trace):
+            return self.trace(v)
+        node = _node_of(kind)
+        if node is not None:
+            children, static = node[0](v)
+            return ("node", kind, static, tuple(self.walk(c) for c in children))
+        if kind is tuple or kind is list:
+            return (kind.__name__, tuple(self.walk(c) for c in v))
+        if isinstance(v, tuple) and hasattr(v, "_fields"):
+            return ("namedtuple", kind, tuple(self.walk(c) for c in v))
+        if kind is dict:
+            keys = tuple(v)
+            return ("dict", keys, tuple(self.walk(v[k]) for k in keys))
+        if dataclasses.is_dataclass(v) and not isinstance(v, type) and dataclasses.fields(v):
+            names = tuple(f.name for f in dataclasses.fields(v))
+            return ("dataclass", kind, names, tuple(self.walk(getattr(v, n)) for n in names))
+        return _static(v)
 
 
 def unflatten(skeleton: Skeleton, leaves: Sequence[Any]) -> Any:
-    """Rebuild the value `flatten` took apart, with `leaves` in its array slots."""
+    """Rebuild the value `flatten` took apart, with `leaves` in its array slots.
+    Traces come back as `LazyTrace`s, rebuilt field by field when read."""
+    return _unflatten(skeleton, list(leaves))
+
+
+def _unflatten(skeleton: Skeleton, leaves: list) -> Any:
     tag = skeleton[0]
     if tag == _LEAF:
         return leaves[skeleton[1]]
     if tag == _STATIC:
-        return skeleton[1].value
+        value = skeleton[2]
+        return value.value if type(value) is _ById else value
+    if tag == "trace":
+        _, kind, fields, base, count = skeleton
+        own = leaves[base:base + count]
+        gen_fn = _unflatten(fields[0], own)
+        if kind is Trace:
+            return LazyTrace(fields, own, gen_fn)
+        return kind(gen_fn, *(_unflatten(f, own) for f in fields[1:]))
     if tag == "node":
         _, kind, static, children = skeleton
-        rebuilt = tuple(unflatten(c, leaves) for c in children)
-        return _node_of_type(kind)[1](static.value, rebuilt)
+        rebuilt = tuple(_unflatten(c, leaves) for c in children)
+        return _node_of(kind)[1](static, rebuilt)
     if tag == "tuple":
-        return tuple(unflatten(c, leaves) for c in skeleton[1])
+        return tuple(_unflatten(c, leaves) for c in skeleton[1])
     if tag == "list":
-        return [unflatten(c, leaves) for c in skeleton[1]]
+        return [_unflatten(c, leaves) for c in skeleton[1]]
     if tag == "namedtuple":
-        return skeleton[1](*(unflatten(c, leaves) for c in skeleton[2]))
+        return skeleton[1](*(_unflatten(c, leaves) for c in skeleton[2]))
     if tag == "dict":
-        return {k: unflatten(c, leaves) for k, c in zip(skeleton[1], skeleton[2])}
+        return {k: _unflatten(c, leaves) for k, c in zip(skeleton[1], skeleton[2])}
     if tag == "dataclass":
         _, kind, names, children = skeleton
         obj = object.__new__(kind)
         for name, child in zip(names, children):
-            object.__setattr__(obj, name, unflatten(child, leaves))
+            object.__setattr__(obj, name, _unflatten(child, leaves))
         return obj
     raise GenMLXError(f"unflatten: malformed skeleton node {tag!r}")
-
-
-def _node_of_type(kind: type) -> tuple[Callable, Callable]:
-    for cls in kind.__mro__:
-        found = _NODES.get(cls)
-        if found is not None:
-            return found
-    raise GenMLXError(f"unflatten: {kind.__name__} is not a registered pytree node")
-
-
-def leaf_signature(leaves: Sequence[Any]) -> tuple:
-    """(shape, dtype) of each leaf: with the skeleton, what a compiled function is
-    specialised on."""
-    return tuple((tuple(leaf.shape), str(leaf.dtype)) for leaf in leaves)
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *others: Any) -> Any:
