@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import jax.scipy.special as jss
 
-from genmlx._backend import Backend, Capability
+from genmlx._backend import Backend, Capability, traced
 
 
 class JaxBackend(Backend):
@@ -60,7 +60,12 @@ class JaxBackend(Backend):
 
     # -- transformations -----------------------------------------------------------
     def compile(self, fn: Callable) -> Callable:
-        return jax.jit(fn)
+        return jax.jit(traced(fn, f"a function compiled by jax.jit ({_name(fn)})"))
+
+    def register_pytree_node(self, cls, flatten, unflatten) -> None:
+        if cls not in _REGISTERED:  # JAX refuses a second registration of one class
+            jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+            _REGISTERED.add(cls)
 
     def grad(self, fn: Callable, argnums=0) -> Callable:
         return jax.grad(fn, argnums=argnums)
@@ -137,3 +142,10 @@ class JaxBackend(Backend):
 
 def make_backend(float_dtype: str) -> JaxBackend:
     return JaxBackend(float_dtype)
+
+
+_REGISTERED: set = set()
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__qualname__", type(fn).__name__)

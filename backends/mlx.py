@@ -26,7 +26,7 @@ os.environ.setdefault("MLX_ENABLE_TF32", "0")
 
 import mlx.core as mx  # noqa: E402
 
-from genmlx._backend import Backend, Capability
+from genmlx._backend import Backend, Capability, traced
 from genmlx.errors import CapabilityError
 
 # Eager MLX loops start evaluating their state every LOOP_BLOCK steps. Without it a
@@ -115,7 +115,8 @@ class MlxBackend(Backend):
 
     # -- transformations ---------------------------------------------------------
     def compile(self, fn: Callable) -> Callable:
-        return mx.compile(fn)
+        what = f"a function compiled by mx.compile ({getattr(fn, '__qualname__', 'fn')})"
+        return mx.compile(traced(fn, what))
 
     def grad(self, fn: Callable, argnums=0) -> Callable:
         return mx.grad(fn, argnums=argnums)

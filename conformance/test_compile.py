@@ -19,7 +19,8 @@ import genmlx as gm
 from genmlx import EMPTY, choicemap, dist, gen, select, splice, trace
 from genmlx.combinators import Map, Mask, Switch, Unfold
 from genmlx.compile.compiled import traces_code
-from genmlx.errors import ArgumentError, InvalidKeyError
+from genmlx.core.pytree import flatten, tree_where, unflatten
+from genmlx.errors import ArgumentError, GenMLXError, InvalidKeyError, KeyStreamError
 from genmlx.testing import assert_close, to_numpy
 from tests.models import branching, switchy
 
@@ -267,3 +268,58 @@ def test_hmm_of_fifty_steps_generates_and_updates_compiled_on_jax():
         same_choices(discard, discard_e, "hmm50.update discard")
         assert_close(uw, uw_e, rtol=RTOL, atol=ATOL)
         assert fast.fallbacks == {}
+
+
+def test_jax_jit_and_vmap_take_and_return_traces():
+    import jax
+
+    with gm.use_backend("jax"):
+        obs = choicemap(LINE_OBS)
+        run = jax.jit(lambda key: linreg.generate((XS,), obs, key=key))
+        tr, w = run(gm.key(6))
+        tr_e, w_e = linreg.generate((XS,), obs, key=gm.key(6))
+        assert isinstance(tr, gm.Trace)
+        same_choices(tr.choices, tr_e.choices, "jax.jit generate")
+        assert_close(w, w_e, rtol=RTOL, atol=ATOL)
+        # a trace goes back in: jitted update of the jitted trace
+        step = jax.jit(lambda t, key: linreg.update(t, choicemap({"slope": 0.5}), key=key))
+        new, uw, _, discard = step(tr, gm.key(7))
+        assert_close(uw, linreg.update(tr_e, choicemap({"slope": 0.5}), key=gm.key(7)).weight,
+                     rtol=RTOL, atol=ATOL)
+        assert_close(discard["slope"], tr_e["slope"])
+        batched = jax.vmap(lambda key: linreg.simulate((XS,), key=key))(gm.split(gm.key(8), 4))
+        assert to_numpy(batched.score).shape == (4,)
+        assert_close(batched.score[2], linreg.simulate((XS,), key=gm.split(gm.key(8), 4)[2]).score,
+                     rtol=RTOL, atol=ATOL)
+
+
+def test_the_global_key_stream_refuses_compiled_callers_and_stays_usable(grad_backend):
+    backend = grad_backend  # the backends whose compile traces (NumPy's runs eagerly)
+    run = backend.compile(lambda x: linreg.simulate((XS,)).score + x)
+    with pytest.raises(KeyStreamError, match="key="):
+        run(backend.asarray(0.0))
+    gm.seed(3)
+    assert to_numpy(linreg.simulate((XS,)).score).shape == ()  # no tracer left behind
+
+
+def test_where_selects_whole_traces_of_one_skeleton(backend):
+    a = linreg.simulate((XS,), key=gm.key(1))
+    b = linreg.simulate((XS,), key=gm.key(2))
+    for accept, expected in ((True, a), (False, b)):
+        picked = tree_where(backend.xp, backend.asarray(accept), a, b)
+        same_choices(picked.choices, expected.choices, f"where({accept})")
+        assert_close(picked.score, expected.score)
+    with pytest.raises(GenMLXError, match="different skeletons"):
+        tree_where(backend.xp, backend.asarray(True), a, nested.simulate((), key=gm.key(0)))
+
+
+def test_flatten_round_trip_keeps_values_and_identity(backend):
+    tr = nested.simulate((), key=gm.key(9))
+    leaves, skeleton = flatten(tr)
+    back = unflatten(skeleton, leaves)
+    same_choices(back.choices, tr.choices, "round trip")
+    assert_close(back.score, tr.score)
+    rec = back.internal.records[("v",)]
+    assert back.retval is not None and rec.value is back.choices["v"]
+    again, skeleton2 = flatten(back)
+    assert skeleton2 == skeleton and len(again) == len(leaves)

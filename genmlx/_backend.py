@@ -190,9 +190,18 @@ class Backend:
 
     # -- transformations --------------------------------------------------
     def compile(self, fn: Callable) -> Callable:
-        """A compiled version of `fn` (identity where there is no compiler)."""
+        """A compiled version of `fn` (identity where there is no compiler).
+
+        While the compiler traces `fn`, `is_tracing()` is true, so host state such
+        as the global random-key stream can refuse to serve it."""
         self.require(Capability.COMPILE, "compile")
         raise NotImplementedError
+
+    def register_pytree_node(self, cls: type, flatten: Callable, unflatten: Callable) -> None:
+        """Let the backend's own transformations (jit, vmap) take and return
+        instances of `cls`: flatten(obj) -> (leaves, hashable skeleton),
+        unflatten(skeleton, leaves) -> obj. A no-op where the compiler takes only
+        arrays (GenMLX flattens for it)."""
 
     def grad(self, fn: Callable, argnums: int | tuple = 0) -> Callable:
         """The gradient of scalar `fn` with respect to `argnums`."""
@@ -473,7 +482,24 @@ def _load(name: str, float_dtype: str) -> Backend:
             f"backend '{name}' is not installed ({exc}); install it with "
             f"`pip install {_PACKAGES[name]}`."
         ) from exc
-    return module.make_backend(float_dtype)
+    backend = module.make_backend(float_dtype)
+    _LOADED.append(backend)
+    for hook in _LOAD_HOOKS:
+        hook(backend)
+    return backend
+
+
+_LOADED: list[Backend] = []
+_LOAD_HOOKS: list[Callable[[Backend], None]] = []
+
+
+def on_backend_load(hook: Callable[[Backend], None]) -> None:
+    """Run `hook(backend)` for every backend loaded so far and every one loaded later
+    (higher layers register their pytree classes this way without importing an
+    array library they may not need)."""
+    _LOAD_HOOKS.append(hook)
+    for backend in _LOADED:
+        hook(backend)
 
 
 def _parse(spec: str | Backend) -> Backend:
@@ -541,6 +567,36 @@ def _scan_length(x_leaves: list, length: int | None) -> int:
     if length is not None and int(length) != found:
         raise ValueError(f"scan: length={length} but xs has leading axis {found}")
     return found
+
+
+_tracing: ContextVar[str | None] = ContextVar("genmlx_tracing", default=None)
+
+
+@contextlib.contextmanager
+def tracing(what: str) -> Iterator[None]:
+    """Mark the enclosed code as being traced for compilation (`what` names it in
+    errors): host state, such as the global key stream, refuses to serve it."""
+    token = _tracing.set(what)
+    try:
+        yield
+    finally:
+        _tracing.reset(token)
+
+
+def tracing_what() -> str | None:
+    """What is being traced for compilation right now (None outside tracing)."""
+    return _tracing.get()
+
+
+def traced(fn: Callable, what: str) -> Callable:
+    """`fn` running inside `tracing(what)`: what a backend hands its compiler."""
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        with tracing(what):
+            return fn(*args, **kwargs)
+
+    return inner
 
 
 def host_numpy() -> Any:

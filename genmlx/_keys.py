@@ -12,11 +12,9 @@ receive its key as an argument; asking the stream for one there raises
 
 from __future__ import annotations
 
-import contextlib
-from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any
 
-from genmlx._backend import get_backend
+from genmlx._backend import get_backend, tracing, tracing_what
 from genmlx.errors import InvalidKeyError, KeyStreamError
 
 __all__ = ["key", "seed", "next_key", "resolve_key", "split", "check_key", "tracing",
@@ -24,7 +22,6 @@ __all__ = ["key", "seed", "next_key", "resolve_key", "split", "check_key", "trac
 
 _stream_seed = [0]
 _streams: dict[str, Any] = {}
-_tracing: ContextVar[str | None] = ContextVar("genmlx_tracing", default=None)
 
 
 def key(seed: int) -> Any:
@@ -38,20 +35,9 @@ def seed(n: int) -> None:
     _streams.clear()
 
 
-@contextlib.contextmanager
-def tracing(what: str) -> Iterator[None]:
-    """Mark the enclosed code as being traced for compilation (`what` names it in
-    errors): the global key stream refuses to hand out keys inside."""
-    token = _tracing.set(what)
-    try:
-        yield
-    finally:
-        _tracing.reset(token)
-
-
 def is_tracing() -> bool:
-    """True inside `tracing(...)`, i.e. while GenMLX traces code for compilation."""
-    return _tracing.get() is not None
+    """True while GenMLX or a backend's compile traces code for compilation."""
+    return tracing_what() is not None
 
 
 def _refuse(what: str) -> KeyStreamError:
@@ -67,7 +53,7 @@ def next_key() -> Any:
     Raises:
         KeyStreamError: inside code being traced for compilation.
     """
-    where = _tracing.get()
+    where = tracing_what()
     if where is not None:
         raise _refuse(where)
     backend = get_backend()
