@@ -100,6 +100,16 @@ def _log1p_square(xp: Any, w: Array) -> Array:
                     xp.log1p(ws * ws))
 
 
+def _log1p_ratio_square(xp: Any, num: Array, den: Array) -> Array:
+    """log(1 + (num / den)^2) for den > 0 without overflowing num / den or its square:
+    where |num| > den it is 2 (log|num| - log den) + log1p((den / num)^2)."""
+    big = xp.abs(num) > den
+    nb = xp.where(big, num, 2.0 * den)  # the unused branch sees a harmless ratio
+    w_small = xp.where(big, 0.0, num) / den
+    return xp.where(big, 2.0 * (xp.log(xp.abs(nb)) - xp.log(den)) + xp.log1p(
+        xp.square(den / nb)), xp.log1p(w_small * w_small))
+
+
 def _beta_log_density(xp: Any, x: Array, a: Array, b: Array) -> Array:
     """log Beta(a, b) density at x in [0, 1] (no support mask)."""
     return _xlogy(xp, a - 1.0, x) + _xlog1my(xp, b - 1.0, x) - special.log_beta(a, b)
@@ -232,16 +242,25 @@ class StudentT(_Continuous):
         half_df = 0.5 * p["df"]
         log_g = samplers.log_gamma(key_g, half_df, shape, self.backend)
         # T = Z / sqrt(chi2_df / df) = Z / sqrt(G / (df/2)), G ~ Gamma(df/2); in logs
-        t = self._normal(key_z, shape) * xp.exp(0.5 * (xp.log(half_df) - log_g))
-        return p["loc"] + p["scale"] * t
+        z = self._normal(key_z, shape)
+        # |t| = |z| sqrt(df / chi2) in logs: tiny df overflows the factor, and 0 * inf
+        # would be NaN; the result is then kept finite (+-max) like every draw
+        log_abs_t = xp.log(xp.abs(z)) + 0.5 * (xp.log(half_df) - log_g)
+        cap = 88.0 if z.dtype == xp.float32 else 709.0  # exp(cap) is finite
+        abs_t = xp.exp(xp.minimum(log_abs_t, cap))
+        t = xp.where(z < 0, -abs_t, abs_t)  # (a where of Python scalars would be float64)
+        return samplers.into_finite(self.backend, p["loc"] + p["scale"] * t)
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
         df = p["df"]
-        w = (self._real(value) - p["loc"]) / (p["scale"] * xp.sqrt(df))
+        # log(1 + w^2), w = (x - loc) / (scale sqrt(df)), without forming w: with tiny df
+        # a finite x can give an infinite w
+        log_1p_w2 = _log1p_ratio_square(xp, self._real(value) - p["loc"],
+                                        p["scale"] * xp.sqrt(df))
         # lgamma((df+1)/2) - lgamma(df/2) - log(pi)/2 = -log_beta(1/2, df/2): stable at large df
         return (-special.log_beta(0.5, 0.5 * df) - 0.5 * xp.log(df) - xp.log(p["scale"])
-                - 0.5 * (df + 1.0) * _log1p_square(xp, w))
+                - 0.5 * (df + 1.0) * log_1p_w2)
 
 
 class Uniform(_Continuous):
@@ -258,7 +277,9 @@ class Uniform(_Continuous):
     def _draw(self, key, shape):
         p = self.params
         u = self.backend.uniform(key, shape, self.backend.float_dtype)
-        return p["lo"] + (p["hi"] - p["lo"]) * u
+        # u = 0 gives lo exactly (and rounding may give hi): keep draws in (lo, hi)
+        return samplers.into_open_interval(self.backend, p["lo"] + (p["hi"] - p["lo"]) * u,
+                                           p["lo"], p["hi"])
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -283,7 +304,8 @@ class Exponential(_Continuous):
 
     def _draw(self, key, shape):
         log_u = samplers.log_open_uniform(self.backend, key, shape)
-        return -log_u / self.params["rate"]
+        # log_u = 0 (u = 0) gives exactly 0, and a tiny rate can overflow: keep (0, inf)
+        return samplers.into_positive(self.backend, -log_u / self.params["rate"])
 
     def log_prob(self, value):
         xp, rate = self.xp, self.params["rate"]
@@ -306,7 +328,8 @@ class Gamma(_Continuous):
     def _draw(self, key, shape):
         p, xp = self.params, self.xp
         log_g = samplers.log_gamma(key, p["shape"], shape, self.backend)
-        return xp.exp(log_g - xp.log(p["rate"]))
+        # small shapes underflow to 0 (density +inf there when shape < 1): keep (0, inf)
+        return samplers.into_positive(self.backend, xp.exp(log_g - xp.log(p["rate"])))
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -332,7 +355,8 @@ class InvGamma(_Continuous):
     def _draw(self, key, shape):
         p, xp = self.params, self.xp
         log_g = samplers.log_gamma(key, p["shape"], shape, self.backend)
-        return xp.exp(xp.log(p["scale"]) - log_g)
+        # a tiny gamma draw overflows 1/x to inf (density -inf there): keep (0, inf)
+        return samplers.into_positive(self.backend, xp.exp(xp.log(p["scale"]) - log_g))
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -357,7 +381,9 @@ class LogNormal(_Continuous):
 
     def _draw(self, key, shape):
         p = self.params
-        return self.xp.exp(p["mu"] + p["sigma"] * self._normal(key, shape))
+        # exp under/overflows to 0 or inf for wide sigma: keep (0, inf)
+        return samplers.into_positive(
+            self.backend, self.xp.exp(p["mu"] + p["sigma"] * self._normal(key, shape)))
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -408,7 +434,8 @@ class BetaUniformMixture(_Continuous):
         key_pick, key_beta, key_unif = backend.split(key, 3)
         pick = backend.uniform(key_pick, shape, backend.float_dtype) < p["theta"]
         x_beta = samplers.beta(key_beta, p["alpha"], p["beta"], shape, backend)
-        return xp.where(pick, x_beta, backend.uniform(key_unif, shape, backend.float_dtype))
+        x_unif = samplers.open_uniform(backend, key_unif, shape, backend.float_dtype)
+        return xp.where(pick, x_beta, x_unif)  # both in the open (0, 1)
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -454,7 +481,10 @@ class TruncatedNormal(_Continuous):
         p, xp = self.params, self.xp
         a, b = self._standard_bounds()
         z = samplers.truncated_standard_normal(key, a, b, shape, self.backend)
-        return xp.clip(p["mu"] + p["sigma"] * z, p["lo"], p["hi"])
+        # the ends can be hit exactly (z on a bound, or mu + sigma z rounding onto it):
+        # keep draws in the open (lo, hi), e.g. strictly positive for lo = 0
+        return samplers.into_open_interval(self.backend, p["mu"] + p["sigma"] * z,
+                                           p["lo"], p["hi"])
 
     def log_prob(self, value):
         xp, p = self.xp, self.params
@@ -502,7 +532,10 @@ class PiecewiseUniform(_Continuous):
         onehot = xp.arange(k, dtype=backend.int_dtype) == xp.expand_dims(index, axis=-1)
         lo = xp.sum(xp.where(onehot, left, 0.0), axis=-1)
         w = xp.sum(xp.where(onehot, width, 0.0), axis=-1)
-        return lo + w * backend.uniform(key_pos, shape, backend.float_dtype)
+        x = lo + w * backend.uniform(key_pos, shape, backend.float_dtype)
+        # inside the chosen bin's open interval: rounding could otherwise land on its
+        # right end, the left end of a neighbour that may have no mass
+        return samplers.into_open_interval(backend, x, lo, lo + w)
 
     def log_prob(self, value):
         xp = self.xp

@@ -22,7 +22,8 @@ from genmlx.distributions import special
 from genmlx.distributions.base import as_param
 
 __all__ = ["gamma", "log_gamma", "beta", "truncated_standard_normal",
-           "log_standard_normal_mass", "open_uniform", "log_open_uniform"]
+           "log_standard_normal_mass", "open_uniform", "log_open_uniform", "next_up",
+           "next_down", "into_open_interval", "into_positive", "into_finite"]
 
 # Marsaglia-Tsang rejects a proposal with probability at most 0.0483 (at
 # alpha = 1, measured; it falls as alpha grows), so after k rounds an element
@@ -63,6 +64,66 @@ def log_open_uniform(backend: Backend, key: Array, shape: Sequence[int],
     u = backend.uniform(key, tuple(shape), dtype)
     info = xp.finfo(u.dtype)
     return xp.log1p(-xp.minimum(u, 1.0 - info.eps / 2))
+
+
+# ---------------------------------------------------------------------------
+# keeping draws strictly inside their support
+#
+# A continuous distribution puts no mass on the ends of its support, but float
+# draws do land there (a uniform 0.0, a gamma draw that underflows to 0, a beta
+# draw that rounds to 1, an inverse gamma that overflows to inf), and the log
+# density there may be -inf or +inf, or a downstream scale parameter becomes 0.
+# Every continuous sampler therefore returns values in the open support: ends
+# are replaced by the nearest float inside (`next_up` / `next_down`), and
+# unbounded ends by the largest finite float. Since the true probability of
+# such a value is zero (or below the float resolution), this changes the
+# distribution of the draws by at most one float step at the ends.
+
+def next_up(xp: Any, x: Array) -> Array:
+    """The next float above finite `x` (numpy.nextafter(x, inf)) for |x| >= 2^-100 or
+    so; at and near 0 the smallest normal float (subnormals are avoided because
+    some devices flush them to 0).
+
+    x + 0.7 ulp(x) rounds to x + 1 ulp for every normal x, also when x is a
+    negative power of two (whose step toward 0 is half an ulp): the added
+    0.7 |x| eps lies within (0.5, 1.5) steps of the spacing above x."""
+    info = xp.finfo(x.dtype)
+    return x + xp.maximum(xp.abs(x) * (0.7 * float(info.eps)), float(info.smallest_normal))
+
+
+def next_down(xp: Any, x: Array) -> Array:
+    """The next float below finite `x` (see `next_up`)."""
+    return -next_up(xp, -x)
+
+
+def into_open_interval(backend: Backend, x: Array, lo: Any, hi: Any) -> Array:
+    """`x` clamped into the open interval (lo, hi): an end is replaced by the float
+    just inside it, an infinite end by the largest finite float. An interval with
+    no float strictly inside it (hi = next_up(lo)) keeps the closed [lo, hi]."""
+    xp = backend.xp
+    lo = as_param(lo, backend)
+    hi = as_param(hi, backend)
+    big = float(xp.finfo(x.dtype).max)
+    lo_f = xp.where(xp.isfinite(lo), lo, -big)
+    hi_f = xp.where(xp.isfinite(hi), hi, big)
+    inner_lo = xp.where(xp.isfinite(lo), next_up(xp, lo_f), -big)
+    inner_hi = xp.where(xp.isfinite(hi), next_down(xp, hi_f), big)
+    room = inner_lo <= inner_hi
+    return xp.clip(x, xp.where(room, inner_lo, lo_f), xp.where(room, inner_hi, hi_f))
+
+
+def into_positive(backend: Backend, x: Array) -> Array:
+    """`x` clamped into (0, inf) as floats: [smallest normal, largest finite]."""
+    xp = backend.xp
+    info = xp.finfo(x.dtype)
+    return xp.clip(x, float(info.smallest_normal), float(info.max))
+
+
+def into_finite(backend: Backend, x: Array) -> Array:
+    """`x` clamped to the finite floats (an overflow to +-inf becomes +-max)."""
+    xp = backend.xp
+    big = float(xp.finfo(x.dtype).max)
+    return xp.clip(x, -big, big)
 
 
 # ---------------------------------------------------------------------------
@@ -155,7 +216,8 @@ def beta(key: Array, a: Any, b: Any, shape: Sequence[int], backend: Backend | No
     """Beta(a, b) draws of `shape` as G_a / (G_a + G_b) with independent gammas.
 
     Computed from log-gammas, x = exp(lg_a - logaddexp(lg_a, lg_b)), so small
-    a and b (whose gamma draws underflow) still give draws in [0, 1].
+    a and b (whose gamma draws underflow) still give draws; values that round
+    to 0 or 1 are moved one float inside, so every draw lies in the open (0, 1).
 
     Example:
         >>> x = beta(gm.key(0), 0.5, 0.5, (1000,))
@@ -165,7 +227,11 @@ def beta(key: Array, a: Any, b: Any, shape: Sequence[int], backend: Backend | No
     key_a, key_b = backend.split(key, 2)
     log_a = log_gamma(key_a, a, shape, backend)
     log_b = log_gamma(key_b, b, shape, backend)
-    return xp.exp(log_a - xp.logaddexp(log_a, log_b))
+    # x = exp(la - logaddexp(la, lb)); 1 - x = exp(lb - logaddexp(la, lb)). Rounding
+    # (or underflow) can give exactly 0 or 1, where the density may be infinite:
+    # keep the draw in the open (0, 1).
+    x = xp.exp(log_a - xp.logaddexp(log_a, log_b))
+    return into_open_interval(backend, x, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------
