@@ -111,18 +111,21 @@ class GenerativeFunction(abc.ABC):
         return request.apply(self, trace, key)
 
     # -- batched (L0) entry points; generative functions that batch override ----------
-    def vsimulate(self, args: tuple, n: int, key: Any = None) -> Trace:
+    # `like` is an unbatched trace of the same call: it says which values carry the
+    # particle axis (see genmlx.dsl.handlers.batching); callers pass it to callees.
+    def vsimulate(self, args: tuple, n: int, key: Any = None, like: Any = None) -> Trace:
         raise VectorizationError(f"{self.name}: no batched execution (vsimulate)")
 
-    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int, key: Any = None):
+    def vgenerate(self, args: tuple, constraints: ChoiceMap, n: int, key: Any = None,
+                  like: Any = None):
         raise VectorizationError(f"{self.name}: no batched execution (vgenerate)")
 
     def vupdate(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
-                key: Any = None):
+                key: Any = None, like: Any = None):
         raise VectorizationError(f"{self.name}: no batched execution (vupdate)")
 
     def vregenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
-                    key: Any = None):
+                    key: Any = None, like: Any = None):
         raise VectorizationError(f"{self.name}: no batched execution (vregenerate)")
 
     def __call__(self, *args: Any) -> Any:
