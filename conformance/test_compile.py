@@ -323,3 +323,30 @@ def test_flatten_round_trip_keeps_values_and_identity(backend):
     assert back.retval is not None and rec.value is back.choices["v"]
     again, skeleton2 = flatten(back)
     assert skeleton2 == skeleton and len(again) == len(leaves)
+
+
+@pytest.mark.parametrize("name", ["linreg", "eight_schools"])
+def test_vectorized_operations_compile_and_equal_the_handler_path(backend, name):
+    """N = 8 equals the number of schools: batchedness must come from the skeleton,
+    not from a leading size."""
+    gen_fn, args, obs, selection, change = CASES[name](backend)
+    fast, n, key = compiled(name, gen_fn), 8, gm.key(21)
+    vtr, w = gm.vgenerate(fast, args, choicemap(obs), n=n, key=key)
+    vtr_e, w_e = gm.vgenerate(gen_fn, args, choicemap(obs), n=n, key=key)
+    same_choices(vtr.choices, vtr_e.choices, f"{name}.vgenerate")
+    assert_close(w, w_e, rtol=RTOL, atol=ATOL)
+    assert to_numpy(w).shape == (n,)
+    new, uw, _, _ = vtr.update(choicemap(change), key=gm.key(22))
+    new_e, uw_e, _, _ = vtr_e.update(choicemap(change), key=gm.key(22))
+    same_choices(new.choices, new_e.choices, f"{name}.vupdate")
+    assert_close(uw, uw_e, rtol=RTOL, atol=ATOL)
+    regen, rw, _ = vtr.regenerate(selection, key=gm.key(23))
+    regen_e, rw_e, _ = vtr_e.regenerate(selection, key=gm.key(23))
+    same_choices(regen.choices, regen_e.choices, f"{name}.vregenerate")
+    assert_close(rw, rw_e, rtol=RTOL, atol=ATOL)
+    sims = gm.vsimulate(fast, args, n=n, key=key)
+    assert_close(sims.score, gm.vsimulate(gen_fn, args, n=n, key=key).score, rtol=RTOL, atol=ATOL)
+    one = sims.particle(3)
+    assert_close(one.score, gen_fn.assess(args, one.choices).weight, rtol=RTOL, atol=ATOL)
+    if traces(backend):
+        assert fast.fallbacks == {}, fast.fallbacks
