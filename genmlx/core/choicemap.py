@@ -207,16 +207,19 @@ class ChoiceMap:
 def _values_equal(a: Any, b: Any) -> bool:
     from genmlx._backend import get_backend
 
-    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-        # tuple values (product distributions) compare componentwise, by value
-        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list))
-                and len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b)))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        # tuple values (product distributions) compare componentwise, by value; a list
+        # against an array falls through to the array comparison below
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
 
     xp = get_backend().xp
     try:
         xa, xb = xp.asarray(a), xp.asarray(b)
     except (TypeError, ValueError):
-        return a == b
+        try:
+            return bool(a == b)
+        except (TypeError, ValueError):  # e.g. a ragged tuple against an array
+            return False
     return tuple(xa.shape) == tuple(xb.shape) and bool(xp.all(xa == xb))
 
 
