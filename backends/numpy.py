@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
+from genmlx import _tree
 from genmlx._backend import Backend, Capability
 
 _U32 = np.uint32
@@ -116,19 +117,29 @@ class NumpyBackend(Backend):
 
 
 def _loop_vmap(fn: Callable, in_axes: Any, out_axes: Any) -> Callable:
-    """vmap as a loop: slice each mapped argument, call, stack the outputs."""
+    """vmap as a loop: slice each mapped argument (a pytree of arrays), call, stack the
+    outputs leaf by leaf."""
 
     def mapped(*args):
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
-        sizes = {np.shape(a)[ax] for a, ax in zip(args, axes) if ax is not None}
+        flat = [_tree.flatten(a) for a in args]
+        sizes = {np.shape(leaf)[ax] for (leaves, _), ax in zip(flat, axes) if ax is not None
+                 for leaf in leaves}
         if len(sizes) != 1:
             raise ValueError(f"vmap: mapped arguments disagree on the batch size: {sorted(sizes)}")
         (n,) = sizes
-        outs = [fn(*(a if ax is None else np.take(a, i, axis=ax) for a, ax in zip(args, axes)))
+
+        def arg(i: int, leaves: list, treedef: Any, ax: Any) -> Any:
+            if ax is None:
+                return _tree.unflatten(treedef, leaves)
+            return _tree.unflatten(treedef, [np.take(leaf, i, axis=ax) for leaf in leaves])
+
+        outs = [_tree.flatten(fn(*(arg(i, leaves, treedef, ax)
+                                   for (leaves, treedef), ax in zip(flat, axes))))
                 for i in range(n)]
-        if isinstance(outs[0], tuple):
-            return tuple(np.stack(col, axis=out_axes) for col in zip(*outs))
-        return np.stack(outs, axis=out_axes)
+        treedef = outs[0][1]
+        return _tree.unflatten(treedef, [np.stack(col, axis=out_axes)
+                                         for col in zip(*(leaves for leaves, _ in outs))])
 
     return mapped
 

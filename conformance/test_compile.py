@@ -190,10 +190,10 @@ def test_every_operation_equals_the_handler_path(backend, name):
 def test_a_new_float_value_reuses_the_compiled_function(backend):
     fast = compiled("linreg", linreg)
     fast.generate((XS,), choicemap(LINE_OBS), key=gm.key(0))
-    entries = len(fast._cache)
+    entries = len(fast._calls)
     shifted = {k: v + 1.0 for k, v in LINE_OBS.items()}
     tr, w = fast.generate((XS,), choicemap(shifted), key=gm.key(0))
-    assert len(fast._cache) == entries
+    assert len(fast._calls) == entries
     assert_close(w, linreg.generate((XS,), choicemap(shifted), key=gm.key(0)).weight,
                  rtol=RTOL, atol=ATOL)
 

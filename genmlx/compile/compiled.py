@@ -59,33 +59,33 @@ class _Entry:
     fallback: str | None = None
 
 
-class CompiledGenFunction(GenerativeFunction):
-    """`gen_fn` with every GFI operation compiled per input skeleton.
+class CompiledCalls:
+    """A cache of compiled functions of array leaves, one per (operation, static
+    options, input skeleton, leaf shapes and dtypes).
 
-    Traces it returns have this object as `gen_fn`, so `trace.gen_fn.update(...)`
-    stays on the compiled path. It accepts traces made by `gen_fn` itself too.
-
-    Attributes:
-        inner: the wrapped generative function (the handler path).
-        fallbacks: {operation: reason} for operations that run on the handler path
-            because tracing failed (value-dependent structure).
+    The machinery under `gm.compile` and the fused inference sweeps: inputs are
+    flattened (Python floats packed into one vector), the body is traced once
+    with the backend's compiler, and its output leaves are unflattened on the
+    way out. A body whose tracing fails (value-dependent structure) runs eagerly
+    for that skeleton from then on, with the reason kept in `fallbacks`.
     """
 
-    def __init__(self, gen_fn: GenerativeFunction):
-        if isinstance(gen_fn, CompiledGenFunction):
-            gen_fn = gen_fn.inner
-        if not isinstance(gen_fn, GenerativeFunction):
-            raise ArgumentError(f"gm.compile: expected a generative function (@gen, a "
-                                f"combinator or a distribution), got {type(gen_fn).__name__}")
-        self.inner = gen_fn
-        self.name = getattr(gen_fn, "name", "gen_fn")
+    def __init__(self, name: str):
+        self.name = name
         self.fallbacks: dict[str, str] = {}
         self._cache: OrderedDict = OrderedDict()
 
-    # -- the machinery --------------------------------------------------------------------
-    def _run(self, op: str, static: Any, inputs: tuple, key: Any,
-             body: Callable[..., Any]) -> Any:
-        """`body(*inputs, key)` through the compiled function for this skeleton."""
+    def __len__(self) -> int:
+        """How many compiled functions are cached."""
+        return len(self._cache)
+
+    def __call__(self, op: str, static: Any, inputs: tuple, key: Any,
+                 body: Callable[..., Any]) -> Any:
+        """`body(*inputs, key)` through the compiled function for (op, static, skeleton
+        of inputs); on the eager path when tracing fails or the backend has no compiler.
+
+        `static` is any hashable value the body closes over (it must determine the
+        body's behaviour together with `op`)."""
         backend = get_backend()
         leaves, skeleton = flatten(inputs, floats=True)
         kinds = tuple(_FLOAT if type(leaf) is float else (tuple(leaf.shape), str(leaf.dtype))
@@ -123,7 +123,7 @@ class CompiledGenFunction(GenerativeFunction):
         def pure(key: Any, *arrays: Any) -> list:
             leaves, arrays = _merge(kinds, arrays[0] if has_floats else None,
                                     arrays[1:] if has_floats else arrays)
-            with tracing(f"gm.compile({self.name}).{op}"):
+            with tracing(f"{self.name}.{op}"):
                 out = body(*unflatten(skeleton, leaves), key)
             out_leaves, out_skeleton[0] = flatten(out)
             return out_leaves
@@ -132,6 +132,35 @@ class CompiledGenFunction(GenerativeFunction):
             return _Entry(None, out_skeleton, fallback=f"backend '{backend.name}' has no "
                           "compiler; the handler path runs")
         return _Entry(backend.compile(pure), out_skeleton)
+
+
+
+class CompiledGenFunction(GenerativeFunction):
+    """`gen_fn` with every GFI operation compiled per input skeleton.
+
+    Traces it returns have this object as `gen_fn`, so `trace.gen_fn.update(...)`
+    stays on the compiled path. It accepts traces made by `gen_fn` itself too.
+
+    Attributes:
+        inner: the wrapped generative function (the handler path).
+        fallbacks: {operation: reason} for operations that run on the handler path
+            because tracing failed (value-dependent structure).
+    """
+
+    def __init__(self, gen_fn: GenerativeFunction):
+        if isinstance(gen_fn, CompiledGenFunction):
+            gen_fn = gen_fn.inner
+        if not isinstance(gen_fn, GenerativeFunction):
+            raise ArgumentError(f"gm.compile: expected a generative function (@gen, a "
+                                f"combinator or a distribution), got {type(gen_fn).__name__}")
+        self.inner = gen_fn
+        self.name = getattr(gen_fn, "name", "gen_fn")
+        self._calls = CompiledCalls(f"gm.compile({self.name})")
+        self.fallbacks = self._calls.fallbacks
+
+    def _run(self, op: str, static: Any, inputs: tuple, key: Any,
+             body: Callable[..., Any]) -> Any:
+        return self._calls(op, static, inputs, key, body)
 
     def _own(self, trace: Trace, who: str) -> Trace:
         """The trace with the inner generative function as its owner (what the handler

@@ -195,7 +195,7 @@ class _Flattener:
 
     def trace(self, v: Trace) -> tuple:
         start = len(self.leaves)
-        lazy = v.__dict__.get("_lazy")
+        lazy = v.__dict__.get("_lazy") if self.share else None
         if lazy is not None:
             fields, own = lazy
             self.leaves.extend(own)

@@ -29,6 +29,7 @@ from genmlx.inference.mcmc.gibbs import gibbs_kernel, gibbs_step
 from genmlx.inference.mcmc.involutive import (
     InvolutionError, involutive_mh_kernel, involutive_mh_step,
 )
+from genmlx.inference.mcmc import fused
 from genmlx.inference.mcmc.kernel import Kernel, KernelError, accept_reject, as_kernel
 from genmlx.inference.mcmc.mh import mh_kernel, mh_step
 from genmlx.inference.mcmc.mh_custom import mh_custom_kernel, mh_custom_step
@@ -37,7 +38,7 @@ from genmlx.inference.results import Chains
 __all__ = [
     "ChainState", "Chains", "InvolutionError", "Kernel", "KernelError", "Samples",
     "accept_reject", "as_kernel", "chain", "collect_samples", "cycle", "elliptical_slice",
-    "elliptical_slice_kernel", "elliptical_slice_step", "gibbs", "gibbs_kernel", "gibbs_step",
+    "elliptical_slice_kernel", "elliptical_slice_step", "fused", "gibbs", "gibbs_kernel", "gibbs_step",
     "involutive_mh", "involutive_mh_kernel", "involutive_mh_step", "materialize", "mh",
     "mh_custom", "mh_custom_kernel", "mh_custom_step", "mh_kernel", "mh_step", "mix", "repeat",
     "progress_bar", "run_kernel", "seed",
