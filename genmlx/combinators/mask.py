@@ -11,10 +11,20 @@ function of this hand-written model:
             return splice(gen_fn, *args)
         return None
 
-Weights when the flag flips: on -> off, update subtracts the old score and
+Weights when the flag flips (Gen's Mask; the rules of `Switch(nothing, gen_fn)`
+with the flag as the index): on -> off, update subtracts the old score and
 discards every old choice, regenerate adds nothing; off -> on, update adds the
-callee's generate weight, regenerate adds nothing (fresh choices come from the
-prior).
+callee's generate weight on the constraints (0 without any: the choices are
+fresh), regenerate adds nothing (fresh choices come from the prior).
+
+A concrete Python bool (or int) flag runs the callee or not. An array flag (a
+0-d bool or integer array: a sampled choice, or a tracer inside `gm.compile`)
+is never read on the host: the callee always runs and the flag selects with
+`where`, as `Switch` does for an array index (see there for how the choices
+are exposed). Its score and weights count the callee only where the flag is
+true; the retval is the callee's whatever the flag (a traced value cannot be
+None or not), and constraints are accepted whatever the flag (ignored when it
+is false).
 
 Batched (`vsimulate`, `vgenerate`, ... with an [N] flag, e.g. inside a
 vectorized model) the callee runs for every particle and a particle's score
@@ -33,8 +43,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from genmlx._backend import get_backend
+from genmlx._backend import Array, get_backend
 from genmlx.combinators._common import as_choicemap, check_args, check_no_choices, lookup, zero
+from genmlx.combinators.switch import (
+    BranchesInternal, Switch, SwitchInternal, RegenerateRule, UpdateRule,
+)
 from genmlx.combinators.vswitch import BatchedByVSwitch, VSwitch
 from genmlx.core.address import Path
 from genmlx.core.choicemap import EMPTY, ChoiceMap
@@ -42,7 +55,7 @@ from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
 from genmlx.dsl.gen import gen
-from genmlx.errors import ArgumentError
+from genmlx.errors import AddressError, ArgumentError
 from genmlx.gfi.interface import (
     AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
 )
@@ -50,12 +63,16 @@ from genmlx.gfi.interface import (
 __all__ = ["Mask"]
 
 
-def as_flag(flag: Any, who: str) -> bool:
-    """A Python bool from a bool, an int or a 0-d array; ArgumentError otherwise."""
-    if isinstance(flag, (bool, int)):
+def as_flag(flag: Any, who: str) -> bool | Array:
+    """A Python bool from a bool or an int; a 0-d bool/integer array as a 0-d int index
+    (1 where true; not read on the host); ArgumentError otherwise."""
+    if isinstance(flag, int):  # Python ints and bools (NumPy scalars are arrays here)
         return bool(flag)
-    if getattr(flag, "shape", None) == ():
-        return bool(flag)
+    dtype = str(getattr(flag, "dtype", ""))
+    if getattr(flag, "shape", None) == () and ("int" in dtype or "bool" in dtype):
+        backend = get_backend()
+        flag = flag if backend.is_array(flag) else backend.asarray(flag)
+        return backend.xp.astype(flag != 0, backend.int_dtype)
     raise ArgumentError(f"{who}: the flag must be a bool (or a 0-d array), got {flag!r}; "
                         "for a batched [N] flag use VSwitch")
 
@@ -82,6 +99,7 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
         self.gen_fn = gen_fn
         self.name = f"Mask({getattr(gen_fn, 'name', '?')})"
         self._vswitch = VSwitch(_nothing, gen_fn)
+        self._switch = Switch(_nothing, gen_fn)  # the array-flag path
 
     def _batched_switch(self) -> VSwitch:
         return self._vswitch
@@ -104,9 +122,30 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
     def _off(self, choices: ChoiceMap, who: str) -> None:
         check_no_choices(choices, who, "the flag is false, so the masked callee does not run")
 
+    def _old(self, trace: Trace) -> tuple[Any, dict]:
+        """(old index, {branch of the inner Switch: subtrace}) of an unbatched trace;
+        a concrete off trace gets a trace of the empty branch (no choices, score 0)."""
+        internal = trace.internal
+        if isinstance(internal, BranchesInternal):
+            return internal.index, dict(enumerate(internal.subtraces))
+        if internal.subtrace is None:
+            return 0, {0: _nothing.simulate(tuple(trace.args[1:]))}
+        return 1, {1: internal.subtrace}
+
+    def _as_switch(self, trace: Trace) -> Trace:
+        """The trace as one of the inner Switch (what its all-branches edit reads)."""
+        index, subs = self._old(trace)
+        if isinstance(index, int):
+            return Trace(self._switch, trace.args, trace.retval, trace.choices, trace.score,
+                         SwitchInternal(index, subs[index]))
+        return Trace(self._switch, trace.args, trace.retval, trace.choices, trace.score,
+                     trace.internal)
+
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """Run the callee when the flag is true; score = its score (else 0)."""
         on, rest = self._split(args, f"{self.name}.simulate")
+        if not isinstance(on, bool):
+            return self._switch.all_simulate(self, args, on, rest, key)
         return self._trace(args, self.gen_fn.simulate(rest, key=key) if on else None)
 
     def generate(self, args: tuple, constraints: ChoiceMap = EMPTY,
@@ -115,11 +154,30 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
         who = f"{self.name}.generate"
         on, rest = self._split(args, who)
         constraints = as_choicemap(constraints)
+        if not isinstance(on, bool):
+            return self._switch.all_generate(self, args, on, rest, constraints, key, who)
         if not on:
             self._off(constraints, who)
             return GenerateResult(self._trace(args, None), zero())
         sub, weight = self.gen_fn.generate(rest, constraints, key=key)
         return GenerateResult(self._trace(args, sub), weight)
+
+    def _array_edit(self, trace: Trace, rule: Any, args: tuple | None, key: Any,
+                    who: str) -> UpdateResult | None:
+        """The inner Switch's all-branches edit when the old or new flag is an array
+        (None when both are concrete)."""
+        on = None if args is None else self._split(args, who)[0]
+        if not isinstance(trace.internal, BranchesInternal) and (on is None or
+                                                                 isinstance(on, bool)):
+            return None
+        old = self._as_switch(trace)
+        if args is None:
+            args, index, rest = trace.args, old.internal.index, None
+        else:
+            index = on if not isinstance(on, bool) else int(on)
+            rest = self._split(args, who)[1]
+        same = args is trace.args or args[0] is trace.args[0]
+        return self._switch.all_edit(self, old, rule, args, index, rest, None, key, who, same)
 
     def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
@@ -129,6 +187,9 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
         constraints = as_choicemap(constraints)
         if self.is_batched_trace(trace):
             return self.vupdate(trace, constraints, args, key)
+        edited = self._array_edit(trace, UpdateRule(constraints), args, key, who)
+        if edited is not None:
+            return edited
         old = trace.internal.subtrace
         on, rest = (old is not None, None) if args is None else self._split(args, who)
         args = trace.args if args is None else args
@@ -149,8 +210,11 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
         """Math: on -> on: the callee's regenerate weight; otherwise 0."""
         if self.is_batched_trace(trace):
             return self.vregenerate(trace, selection, args, key)
-        old = trace.internal.subtrace
         who = f"{self.name}.regenerate"
+        edited = self._array_edit(trace, RegenerateRule(selection), args, key, who)
+        if edited is not None:
+            return RegenerateResult(edited.trace, edited.weight, edited.retdiff)
+        old = trace.internal.subtrace
         on, rest = (old is not None, None) if args is None else self._split(args, who)
         args = trace.args if args is None else args
         if not on:
@@ -168,6 +232,8 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
         who = f"{self.name}.assess"
         on, rest = self._split(args, who)
         choices = as_choicemap(choices)
+        if not isinstance(on, bool):
+            return self._switch.all_assess(on, rest, choices)
         if not on:
             self._off(choices, who)
             return AssessResult(zero(), None)
@@ -175,13 +241,29 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
 
     def project(self, trace: Trace, selection: Selection) -> Any:
         """Math: the callee's project, 0 when the flag was false."""
+        if isinstance(trace.internal, BranchesInternal):
+            return self._switch.all_project(trace.internal, selection)
         sub = trace.internal if self.is_batched_trace(trace) else trace.internal.subtrace
         return zero() if sub is None else sub.gen_fn.project(sub, selection)
 
     def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:
         """Addresses are the callee's (none when the flag was false)."""
+        if isinstance(trace.internal, BranchesInternal):
+            return self._switch.all_lookup(trace.internal, path) if path else (False, None)
         sub = trace.internal if self.is_batched_trace(trace) else trace.internal.subtrace
         return (False, None) if sub is None or not path else lookup(sub, path)
+
+    def distribution_at(self, trace: Trace, path: Path) -> Any:
+        """The distribution of the callee's choice at `path` (when the flag is on)."""
+        if isinstance(trace.internal, BranchesInternal):
+            return self._switch.distribution_at(trace, path)
+        from genmlx.inference._sites import distribution_at  # above this layer: lazy
+
+        sub = trace.internal if self.is_batched_trace(trace) else trace.internal.subtrace
+        if sub is None:
+            raise AddressError(f"{self.name}: the flag is false, so there is no choice at "
+                               f"{path!r}")
+        return distribution_at(sub, path)
 
     def __repr__(self) -> str:
         return f"<{self.name}>"

@@ -5,8 +5,8 @@ choice of component at address "component" with probabilities
 softmax(log_weights) (unnormalised log weights are fine), then runs that
 component on `*args` with its choices under address "value"; the retval is the
 component's retval. It is exactly this hand-written model (a Switch under
-"value", so changing "component" in an update runs the new component from
-scratch, with Switch's weights):
+"value", so changing "component" in an update follows Gen's Switch rule: the
+new component keeps the old one's values where their addresses coincide):
 
     @gen
     def mix(log_weights, *args):
@@ -14,6 +14,10 @@ scratch, with Switch's weights):
         return trace("value", Switch(*components), k, *args)
 
 Score: log softmax(log_weights)[k] + the component's score.
+
+The component is a sampled array, so the Switch takes its array path: every
+component runs and the chosen one is selected with `where` (no host read), and
+a model with a Mix compiles under `gm.compile`.
 
 Batched (`vsimulate`, `vgenerate`, ... with [N] particles, e.g. inside a
 vectorized model) the component choice is an [N] array and `VSwitch` replaces

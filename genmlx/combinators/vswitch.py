@@ -18,11 +18,19 @@ Called through the unbatched API with an [N] index (`simulate`, `generate`,
 through the batched entry points (`vsimulate`, `vgenerate`, ...) they are [N].
 
 Update/regenerate: particles whose index is unchanged get their branch's
-update/regenerate weight. A particle whose index changes gets Switch's
-weights elementwise: the new branch is generated from scratch (its constrained
-choices' log density, minus the old branch's score, for update; 0 for
-regenerate). The discard holds the old values of every constrained address and,
-when some particle changed branch, of every address of the branches left.
+update/regenerate weight. A particle whose index changes gets Switch's (Gen's)
+rule elementwise: its new branch runs with its old branch's values at the
+addresses they share (overridden by the constraints, or minus the selection);
+update weight = that generate weight minus the old score, regenerate weight =
+the kept values' new minus old log density. Nothing is read on the host: when
+the index argument is a new object, every branch is regrown for every possible
+old branch and the old and new indices select. The discard holds the old
+values of every constrained address and, when the index changed, of every
+address some other branch lacks.
+
+No host syncs under tracing (`gm.compile`, `jax.jit`): eager calls check the
+index range and assess's completeness on the host (input validation); traced
+ones give NaN scores/weights instead.
 
 `Switch` and `Mask` run batched (their `vsimulate`, `vgenerate`, ...) through a
 VSwitch over their branches (`BatchedByVSwitch`).
@@ -48,14 +56,14 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from genmlx._backend import Array, get_backend
+from genmlx._backend import Array, get_backend, tracing_what
 from genmlx.combinators._common import (
     KeySource, as_choicemap, check_args, lookup, run_fresh, run_simulate, sub_like,
 )
 from genmlx.core.address import Path, show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
-from genmlx.core.selection import Selection
+from genmlx.core.selection import Selection, select
 from genmlx.core.trace import Trace
 from genmlx.dsl.handlers.batching import (
     edit_skeleton, generate_hints, no_hints, probe, run_with_skeleton, update_hints,
@@ -95,42 +103,73 @@ def _where(mask: Array, a: Any, b: Any) -> Array:
     backend = get_backend()
     a = a if backend.is_array(a) else backend.asarray(a)
     b = b if backend.is_array(b) else backend.asarray(b)
-    return backend.xp.where(_cond(mask, a), a, b)
+    # the mask lines up with the leading (particle) axis of the operand that has one
+    return backend.xp.where(_cond(mask, a if a.ndim >= b.ndim else b), a, b)
 
 
-def select_available(index: Array, options: list) -> Any:
+class Picker:
     """Elementwise choice among `(branch, value)` options by `index` (pytrees allowed).
 
     A None value (a branch with nothing to return, like Mask's off branch) is no
-    option: particles selecting it get another branch's value.
+    option: indices selecting it get another branch's value. One picker selects
+    each distinct set of operands once, so a value that is both a retval and a
+    choice comes out as one object (as a branch's own trace has it).
     """
-    options = [(k, v) for k, v in options if v is not None]
-    if not options:
-        return None
-    first = options[0][1]
-    if all(v is first for _, v in options[1:]):
-        return first
-    if isinstance(first, (tuple, list)):
-        if any(not isinstance(v, (tuple, list)) or len(v) != len(first) for _, v in options):
-            raise ArgumentError("VSwitch: branch retvals must have the same structure")
-        parts = [select_available(index, [(k, v[j]) for k, v in options])
-                 for j in range(len(first))]
-        return type(first)(parts)
-    out = first
-    for k, value in options[1:]:
-        out = _where(index == k, value, out)
-    return out
+
+    def __init__(self, index: Array):
+        self.index = index
+        self._memo: dict = {}
+
+    def __call__(self, options: list) -> Any:
+        options = [(k, v) for k, v in options if v is not None]
+        if not options:
+            return None
+        first = options[0][1]
+        if all(v is first for _, v in options[1:]):
+            return first
+        if isinstance(first, (tuple, list)):
+            if any(not isinstance(v, (tuple, list)) or len(v) != len(first) for _, v in options):
+                raise ArgumentError("VSwitch: branch retvals must have the same structure")
+            return type(first)(self([(k, v[j]) for k, v in options]) for j in range(len(first)))
+        memo_key = tuple((k, id(v)) for k, v in options)
+        hit = self._memo.get(memo_key)
+        if hit is not None:
+            return hit[1]
+        out = first
+        for k, value in options[1:]:
+            out = _where(self.index == k, value, out)
+        self._memo[memo_key] = (options, out)  # the options keep their ids alive
+        return out
 
 
-def merge_choices(index: Array, subs: Any) -> ChoiceMap:
+def select_available(index: Array, options: list) -> Any:
+    """`Picker(index)(options)`: elementwise choice among `(branch, value)` options."""
+    return Picker(index)(options)
+
+
+def is_traced(x: Any) -> bool:
+    """True while `x` is being traced for compilation (no host reads allowed)."""
+    return tracing_what() is not None or get_backend().is_tracer(x)
+
+
+def nan_outside(index: Array, count: int, value: Array) -> Array:
+    """`value` where `index` names one of `count` branches, NaN elsewhere: what a traced
+    index that cannot be range-checked on the host gives."""
+    xp = get_backend().xp
+    ok = (index >= 0) & (index < count)
+    return xp.where(_cond(ok, value), value, xp.asarray(float("nan"), dtype=value.dtype))
+
+
+def merge_choices(index: Array, subs: Any, pick: Picker | None = None) -> ChoiceMap:
     """Every branch's choices at the top level; shared addresses selected by `index`."""
+    pick = Picker(index) if pick is None else pick
     table: dict[Path, list] = {}
     for k, sub in enumerate(subs):
         for path, value in sub.choices.leaves():
             table.setdefault(path, []).append((k, value))
     out = EMPTY
     for path, options in table.items():
-        out = out.set(path, select_available(index, options))
+        out = out.set(path, pick(options))
     return out
 
 
@@ -173,7 +212,9 @@ class VSwitch(GenerativeFunction):
         if not xp.isdtype(idx.dtype, "integral") or idx.ndim > 1:
             raise ArgumentError(f"{who}: the index must be an integer array [N] (or 0-d), got "
                                 f"dtype {idx.dtype} with shape {tuple(idx.shape)}")
-        if bool(xp.any((idx < 0) | (idx >= len(self.branches)))):
+        # Input validation on the host, outside tracing only (the results do not depend
+        # on it); a traced out-of-range index gives NaN scores and weights instead.
+        if not is_traced(idx) and bool(xp.any((idx < 0) | (idx >= len(self.branches)))):
             raise ArgumentError(f"{who}: branch index out of range; there are "
                                 f"{len(self.branches)} branches (valid indices 0.."
                                 f"{len(self.branches) - 1})")
@@ -194,10 +235,11 @@ class VSwitch(GenerativeFunction):
 
     def _trace(self, args: tuple, index: Array, subs: list, batch: int | None,
                summed: bool, like: Any = None) -> Trace:
-        score = self._total(select_available(index, [(k, s.score) for k, s in enumerate(subs)]),
+        pick = Picker(index)
+        score = self._total(self._guard(index, pick([(k, s.score) for k, s in enumerate(subs)])),
                             summed)
-        retval = select_available(index, [(k, s.retval) for k, s in enumerate(subs)])
-        return Trace(self, args, retval, merge_choices(index, subs), score,
+        retval = pick([(k, s.retval) for k, s in enumerate(subs)])
+        return Trace(self, args, retval, merge_choices(index, subs, pick), score,
                      VSwitchInternal(index, tuple(subs), batch, summed, like))
 
     @staticmethod
@@ -210,8 +252,12 @@ class VSwitch(GenerativeFunction):
     def _total(x: Array, summed: bool) -> Array:
         return get_backend().xp.sum(x) if summed else x
 
+    def _guard(self, index: Array, value: Array) -> Array:
+        """NaN where a traced index is out of range (an eager one was checked)."""
+        return nan_outside(index, len(self.branches), value) if is_traced(index) else value
+
     def _select(self, index: Array, values: list, summed: bool) -> Array:
-        return self._total(select_available(index, list(enumerate(values))), summed)
+        return self._total(self._guard(index, Picker(index)(list(enumerate(values)))), summed)
 
     # -- forward -------------------------------------------------------------------------
     def _generate_branch(self, k: int, args: tuple, constraints: ChoiceMap,
@@ -289,11 +335,13 @@ class VSwitch(GenerativeFunction):
         subs, weights = [], []
         for k in range(len(self.branches)):
             sub, weight = self._generate_branch(k, rest, choices, run_batch, key)
-            if bool(xp.any(index == k)):
-                for path, _ in sub.choices.leaves():
-                    if not choices.has_value(path):
-                        raise AddressError(f"{who}: no choice at address {show(path)} of "
-                                           f"branch {k}; assess needs every random choice")
+            missing = [p for p, _ in sub.choices.leaves() if not choices.has_value(p)]
+            if missing and is_traced(index):
+                # no host read inside compiled code: particles selecting k get NaN
+                weight = xp.full_like(weight, float("nan"))
+            elif missing and bool(xp.any(index == k)):  # eager input validation
+                raise AddressError(f"{who}: no choice at address {show(missing[0])} of "
+                                   f"branch {k}; assess needs every random choice")
             subs.append(sub)
             weights.append(weight)
         self._check_used(choices, subs, who)
@@ -318,34 +366,67 @@ class VSwitch(GenerativeFunction):
                                 f"{run_batch}; run generate for a new batch size")
         return args, index, rest
 
-    def _moved(self, old_index: Array, index: Array) -> Array | None:
-        """Mask of the particles whose branch changed (None when none did)."""
-        if index is old_index:
-            return None
-        moved = index != old_index
-        return moved if bool(get_backend().xp.any(moved)) else None
+    @staticmethod
+    def _moved(old_index: Array, index: Array) -> Array | None:
+        """Mask of the particles whose branch may have changed (None: the index is the
+        same object, so none did). Not read on the host: every branch is regrown and
+        the mask selects."""
+        return None if index is old_index else index != old_index
 
-    def _regrow(self, k: int, kept: Trace, kept_weight: Array, to_k: Array, old_score: Array,
-                constraints: ChoiceMap, batch: int | None, key: Any,
-                update: bool, like: Any = None) -> tuple[Trace, Array]:
-        """Branch k's subtrace with the particles `to_k` that moved to it generated
-        afresh (Switch's weights for them); the others keep `kept`."""
+    def _regrow(self, k: int, kept: Trace, kept_weight: Array, to_k: Array, old: Trace,
+                edit: Any, batch: int | None, key: Any, like: Any = None) -> tuple[Trace, Array]:
+        """Branch k's subtrace with the particles `to_k` that moved to it run by Gen's
+        rule: for each old branch j, branch k generated on j's values at the addresses
+        they share (overridden by the constraints, or minus the selection), selected
+        per particle by its old index; the others keep `kept`.
+
+        `edit` is ("update", constraints) or ("regenerate", selection). Weights of the
+        moved particles: update, the generate weight minus the old score; regenerate,
+        the generate weight minus the kept values' old log density."""
+        internal: VSwitchInternal = old.internal
+        kind, what = edit
         keys = KeySource(key)
-        fresh, fresh_weight = self._generate_branch(k, kept.args, constraints, batch, keys.at(0),
-                                                    like)
-        merged = where_choices(to_k, fresh.choices, kept.choices)
-        rebuilt, _ = run_fresh(self.branches[k], kept.args, merged, batch, keys.at(1), like)
-        moved_weight = fresh_weight - old_score if update else 0.0 * fresh_weight
-        return rebuilt, _where(to_k, moved_weight, kept_weight)
+        old_score = Picker(internal.index)([(j, s.score)
+                                            for j, s in enumerate(internal.subtraces)])
+        choices, weight = kept.choices, kept_weight
+        for j, source in enumerate(internal.subtraces):
+            if j == k:
+                continue
+            shared = restrict(source.choices, kept.choices)
+            if kind == "update":
+                given = shared
+                for path, value in what.leaves():
+                    given = given.set(path, value)
+            else:
+                given = ChoiceMap.from_mapping({p: v for p, v in shared.leaves()
+                                                if p not in what})
+            fresh, fresh_weight = self._generate_branch(k, kept.args, given, batch,
+                                                        keys.at(j), like)
+            if kind == "update":
+                fresh_weight = fresh_weight - old_score
+            elif not given.is_empty():
+                fresh_weight = fresh_weight - source.gen_fn.project(
+                    source, select(*given.addresses()))
+            from_j = to_k & (internal.index == j)
+            choices = where_choices(from_j, fresh.choices, choices)
+            weight = _where(from_j, fresh_weight, weight)
+        rebuilt, _ = run_fresh(self.branches[k], kept.args, choices, batch, keys.at(len(
+            self.branches)), like)
+        return rebuilt, weight
 
     def _discard(self, trace: Trace, discards: list, moved: Array | None,
                  index: Array) -> ChoiceMap:
+        """Old values at the constrained addresses and, when particles may have moved,
+        at every address of an old branch that another branch lacks (Gen's rule keeps
+        shared addresses; which particles moved is not read on the host)."""
         old: VSwitchInternal = trace.internal
         paths = {p for d in discards for p, _ in d.leaves()}
-        xp = get_backend().xp
-        for k, sub in enumerate(old.subtraces):
-            if moved is not None and bool(xp.any(moved & (old.index == k))):
-                paths |= set(sub.choices.addresses())
+        if moved is not None:
+            sets = [set(sub.choices.addresses()) for sub in old.subtraces]
+            for j, own in enumerate(sets):
+                for k, other in enumerate(sets):
+                    if k != j:
+                        paths |= own - other
         out = EMPTY
         for path, value in trace.choices.leaves():
             if path in paths:
@@ -353,22 +434,22 @@ class VSwitch(GenerativeFunction):
         return out
 
     def _edit(self, trace: Trace, edit_branch: Any, constraints: ChoiceMap | None,
-              args: tuple | None, key: Any, who: str, like: Any = None) -> tuple:
+              args: tuple | None, key: Any, who: str, like: Any = None,
+              edit: Any = None) -> tuple:
         old: VSwitchInternal = trace.internal
         args, index, rest = self._edit_setup(trace, args, who)
         keys, count = KeySource(key), len(self.branches)
         moved = self._moved(old.index, index)
-        old_score = select_available(old.index, [(k, s.score)
-                                                 for k, s in enumerate(old.subtraces)])
         subs, weights, discards = [], [], []
         for k, sub in enumerate(old.subtraces):
             routed = EMPTY if constraints is None else restrict(constraints, sub.choices)
             new, weight, discard = edit_branch(k, sub, routed, rest, keys.at(k),
                                                sub_like(like, k))
-            if moved is not None and bool(get_backend().xp.any(moved & (index == k))):
-                new, weight = self._regrow(k, new, weight, moved & (index == k), old_score,
-                                           routed, old.batch, keys.at(count + k),
-                                           constraints is not None, sub_like(like, k))
+            if moved is not None:
+                new, weight = self._regrow(k, new, weight, moved & (index == k), trace,
+                                           edit if constraints is None else
+                                           ("update", routed), old.batch,
+                                           keys.at(count + k), sub_like(like, k))
             subs.append(new)
             weights.append(weight)
             discards.append(discard)
@@ -380,7 +461,8 @@ class VSwitch(GenerativeFunction):
     def update(self, trace: Trace, constraints: ChoiceMap = EMPTY, args: tuple | None = None,
                argdiffs: tuple | None = None, key: Any = None) -> UpdateResult:
         """Math: per particle, the selected branch's update weight; for a particle whose
-        branch changed, the new branch's generate weight minus the old branch's score."""
+        branch changed (Gen's rule), the new branch's generate weight on the old shared
+        values and the constraints, minus the old branch's score."""
         if self._batched_api(trace):
             return self.vupdate(trace, constraints, args, key)
         return self._update(trace, as_choicemap(constraints), args, key, None,
@@ -403,8 +485,9 @@ class VSwitch(GenerativeFunction):
 
     def regenerate(self, trace: Trace, selection: Selection, args: tuple | None = None,
                    argdiffs: tuple | None = None, key: Any = None) -> RegenerateResult:
-        """Math: per particle, the selected branch's regenerate weight; 0 for a particle
-        whose branch changed (its new branch is drawn from the prior)."""
+        """Math: per particle, the selected branch's regenerate weight; for a particle
+        whose branch changed (Gen's rule), the new minus old log density of the
+        unselected values the branches share (the rest is drawn from the prior)."""
         if self._batched_api(trace):
             return self.vregenerate(trace, selection, args, key)
         return self._regenerate(trace, selection, args, key, None, f"{self.name}.regenerate")
@@ -421,7 +504,8 @@ class VSwitch(GenerativeFunction):
                 new, w, _ = self.branches[k].regenerate(sub, selection, rest, None, key=key)
             return new, w, EMPTY
 
-        new, weight, retdiff, _ = self._edit(trace, edit_branch, None, args, key, who, like)
+        new, weight, retdiff, _ = self._edit(trace, edit_branch, None, args, key, who, like,
+                                             ("regenerate", selection))
         return RegenerateResult(new, weight, retdiff)
 
     @staticmethod
