@@ -74,7 +74,16 @@ def check_param(dist_name: str, param_name: str, value: Any, ok: Callable[[Any],
     NumPy arrays are. For an array the message names the first offending
     index and the value there (a printed array is truncated and would hide it).
     """
-    if not _is_concrete(value):
+    kind = type(value)
+    if kind is float or kind is int:
+        # the common case (a literal in a model body, once per trace site): a plain
+        # comparison; anything but a clear pass goes on to the full check and message
+        try:
+            if ok(value) is True:
+                return
+        except Exception:  # a check written for arrays (a.round(), b.ndim): the full path
+            pass
+    elif not _is_concrete(value):
         return
     np = host_numpy()  # only for checking user-supplied concrete values
 
@@ -120,6 +129,23 @@ def as_param(value: Any, backend: Backend | None = None, integer: bool = False) 
     return backend.asarray(value, dtype=dtype)
 
 
+def scalar_or_param(value: Any, backend: Backend) -> Any:
+    """A Python number parameter as a Python float, anything else through `as_param`.
+
+    For distributions whose math is written for both: arithmetic between a backend
+    array and a Python float keeps the array's dtype on every backend (and works on
+    tracers), while turning the number into an array would cost a device op per
+    trace site on MLX and JAX, and its log or square another. `Distribution.params`
+    still shows every parameter as a backend array.
+    """
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int:
+        return float(value)
+    return as_param(value, backend)
+
+
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     """NumPy broadcasting of shapes (a pure-Python helper, no arrays)."""
     ndim = max((len(s) for s in shapes), default=0)
@@ -149,9 +175,29 @@ class Distribution(DistributionGFI):
     event_rank: int = 0
     reparameterized: bool = False
 
-    def __init__(self, backend: Backend | None = None, **params: Array):
+    # A distribution whose draw is `f(z)` for one standard normal z per element sets
+    # this to a method `f` (see `Gaussian`); the handler then feeds scalar sites
+    # normals drawn in blocks instead of a key each (`Handler.sample`).
+    from_standard_normal: Callable[[Array], Array] | None = None
+
+    def __init__(self, backend: Backend | None = None, **params: Any):
         self.backend = backend or get_backend()
-        self.params = params
+        # `_params` is what the math reads: backend arrays, or Python floats for
+        # distributions built with `scalar_or_param`
+        self._params = params
+
+    @property
+    def params(self) -> dict:
+        """The parameters by name, each a backend array (of the float dtype unless the
+        parameter is integer). Python-float parameters kept internally are returned as
+        new 0-d arrays."""
+        raw = self._params
+        for v in raw.values():
+            if type(v) is float:
+                backend = self.backend
+                return {k: backend.asarray(v, dtype=backend.float_dtype) if type(v) is float
+                        else v for k, v in raw.items()}
+        return raw
 
     # -- shapes -------------------------------------------------------------
     @property
@@ -161,7 +207,12 @@ class Distribution(DistributionGFI):
         Subclasses whose parameters carry extra axes (categorical logits,
         multivariate means and covariances) override this.
         """
-        return broadcast_shapes(*(tuple(p.shape) for p in self.params.values()))
+        shapes = [s for s in (getattr(p, "shape", ()) for p in self._params.values()) if len(s)]
+        if not shapes:  # scalars and 0-d arrays: the per-site common case
+            return ()
+        if len(shapes) == 1:
+            return tuple(shapes[0])
+        return broadcast_shapes(*(tuple(s) for s in shapes))
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -209,9 +260,9 @@ class Distribution(DistributionGFI):
 
     def _value(self, value: Any, integer: bool | None = None) -> Array:
         """`value` as a backend array of this distribution's value dtype."""
-        integer = self.support.discrete if integer is None else integer
         if self.backend.is_array(value):
             return value
+        integer = self.support.discrete if integer is None else integer
         return as_param(value, self.backend, integer=integer)
 
     def __repr__(self) -> str:

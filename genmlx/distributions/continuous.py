@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from genmlx._backend import Array, Backend, host_numpy
+from genmlx._backend import Array, Backend, get_backend, host_numpy
 from genmlx.distributions import samplers, special
 from genmlx.distributions.base import (
     INTERVAL, POINT, POSITIVE, REAL, UNIT_INTERVAL, Distribution, _is_concrete, as_param,
-    broadcast_shapes, check_param, first_failure,
+    broadcast_shapes, check_param, first_failure, scalar_or_param,
 )
 from genmlx.errors import ParameterError
 
@@ -128,6 +128,8 @@ class _Continuous(Distribution):
         """`value` as a floating backend array."""
         backend, xp = self.backend, self.xp
         if backend.is_array(value):
+            if value.dtype == backend.float_dtype:  # cheaper than isdtype; the common case
+                return value
             if xp.isdtype(value.dtype, "real floating"):
                 return value
             return xp.astype(value, backend.float_dtype)
@@ -150,18 +152,41 @@ class Gaussian(_Continuous):
     support = REAL
     reparameterized = True
 
+    # mu and sigma stay Python floats when given as numbers (see `scalar_or_param`):
+    # a site gaussian(x, 1.0) then costs no array for its parameters, and the
+    # arithmetic below skips the exact no-ops (times 1.0, plus or minus 0.0) and folds
+    # log sigma into one Python constant. Array parameters (tracers included) take
+    # the general expressions; nothing compares an array.
+
     def __init__(self, mu: Any, sigma: Any, backend: Backend | None = None):
         check_param(self.name, "sigma", sigma, _positive, _POSITIVE)
-        super().__init__(backend, mu=mu, sigma=sigma)
+        backend = backend or get_backend()
+        Distribution.__init__(self, backend, mu=scalar_or_param(mu, backend),
+                              sigma=scalar_or_param(sigma, backend))
 
     def _draw(self, key, shape):
-        p = self.params
-        return p["mu"] + p["sigma"] * self._normal(key, shape)
+        return self.from_standard_normal(self._normal(key, shape))
+
+    def from_standard_normal(self, z: Array) -> Array:
+        """mu + sigma z (the draw for standard normals z)."""
+        p = self._params
+        mu, sigma = p["mu"], p["sigma"]
+        if not (type(sigma) is float and sigma == 1.0):
+            z = sigma * z
+        if type(mu) is float and mu == 0.0:
+            return z
+        return mu + z
 
     def log_prob(self, value):
-        p, xp = self.params, self.xp
-        z = (self._real(value) - p["mu"]) / p["sigma"]
-        return -0.5 * z * z - xp.log(p["sigma"]) - _HALF_LOG_2PI
+        p = self._params
+        mu, sigma = p["mu"], p["sigma"]
+        x = self._real(value)
+        d = x if type(mu) is float and mu == 0.0 else x - mu
+        if type(sigma) is float:
+            z = d if sigma == 1.0 else d / sigma
+            return -0.5 * z * z - (math.log(sigma) + _HALF_LOG_2PI)
+        z = d / sigma
+        return -0.5 * z * z - self.xp.log(sigma) - _HALF_LOG_2PI
 
 
 class BroadcastedNormal(Gaussian):
@@ -186,7 +211,7 @@ class Laplace(_Continuous):
         super().__init__(backend, loc=loc, scale=scale)
 
     def _draw(self, key, shape):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         u = samplers.open_uniform(self.backend, key, shape)
         low = u < 0.5
         # inverse CDF; each branch only sees its own half of (0, 1)
@@ -195,7 +220,7 @@ class Laplace(_Continuous):
         return p["loc"] + p["scale"] * e
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         return -xp.abs(self._real(value) - p["loc"]) / p["scale"] - xp.log(2.0 * p["scale"])
 
 
@@ -211,7 +236,7 @@ class Cauchy(_Continuous):
         super().__init__(backend, loc=loc, scale=scale)
 
     def _draw(self, key, shape):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         u = samplers.open_uniform(self.backend, key, shape)
         # tan(pi (u - 1/2)) = -cot(pi v) with v = u or u - 1 in (-1/2, 1/2): exact v,
         # so the sign stays right in both tails (pi/2 is not a float).
@@ -219,7 +244,7 @@ class Cauchy(_Continuous):
         return p["loc"] - p["scale"] * xp.cos(math.pi * v) / xp.sin(math.pi * v)
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         y = (self._real(value) - p["loc"]) / p["scale"]
         return -_LOG_PI - xp.log(p["scale"]) - _log1p_square(xp, y)
 
@@ -237,7 +262,7 @@ class StudentT(_Continuous):
         super().__init__(backend, df=df, loc=loc, scale=scale)
 
     def _draw(self, key, shape):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         key_z, key_g = self.backend.split(key, 2)
         half_df = 0.5 * p["df"]
         log_g = samplers.log_gamma(key_g, half_df, shape, self.backend)
@@ -252,7 +277,7 @@ class StudentT(_Continuous):
         return samplers.into_finite(self.backend, p["loc"] + p["scale"] * t)
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         df = p["df"]
         # log(1 + w^2), w = (x - loc) / (scale sqrt(df)), without forming w: with tiny df
         # a finite x can give an infinite w
@@ -275,14 +300,14 @@ class Uniform(_Continuous):
         super().__init__(backend, lo=lo, hi=hi)
 
     def _draw(self, key, shape):
-        p = self.params
+        p = self._params
         u = self.backend.uniform(key, shape, self.backend.float_dtype)
         # u = 0 gives lo exactly (and rounding may give hi): keep draws in (lo, hi)
         return samplers.into_open_interval(self.backend, p["lo"] + (p["hi"] - p["lo"]) * u,
                                            p["lo"], p["hi"])
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         x = self._real(value)
         inside = xp.logical_and(x >= p["lo"], x <= p["hi"])
         return self._masked(inside, -xp.log(p["hi"] - p["lo"]))
@@ -305,10 +330,10 @@ class Exponential(_Continuous):
     def _draw(self, key, shape):
         log_u = samplers.log_open_uniform(self.backend, key, shape)
         # log_u = 0 (u = 0) gives exactly 0, and a tiny rate can overflow: keep (0, inf)
-        return samplers.into_positive(self.backend, -log_u / self.params["rate"])
+        return samplers.into_positive(self.backend, -log_u / self._params["rate"])
 
     def log_prob(self, value):
-        xp, rate = self.xp, self.params["rate"]
+        xp, rate = self.xp, self._params["rate"]
         x = self._real(value)
         inside = x >= 0
         return self._masked(inside, xp.log(rate) - rate * xp.where(inside, x, 0.0))
@@ -326,13 +351,13 @@ class Gamma(_Continuous):
         super().__init__(backend, shape=shape, rate=rate)
 
     def _draw(self, key, shape):
-        p, xp = self.params, self.xp
+        p, xp = self._params, self.xp
         log_g = samplers.log_gamma(key, p["shape"], shape, self.backend)
         # small shapes underflow to 0 (density +inf there when shape < 1): keep (0, inf)
         return samplers.into_positive(self.backend, xp.exp(log_g - xp.log(p["rate"])))
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         k, rate = p["shape"], p["rate"]
         x = self._real(value)
         inside = x >= 0
@@ -353,13 +378,13 @@ class InvGamma(_Continuous):
         super().__init__(backend, shape=shape, scale=scale)
 
     def _draw(self, key, shape):
-        p, xp = self.params, self.xp
+        p, xp = self._params, self.xp
         log_g = samplers.log_gamma(key, p["shape"], shape, self.backend)
         # a tiny gamma draw overflows 1/x to inf (density -inf there): keep (0, inf)
         return samplers.into_positive(self.backend, xp.exp(xp.log(p["scale"]) - log_g))
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         a, b = p["shape"], p["scale"]
         x = self._real(value)
         inside = x > 0
@@ -380,13 +405,13 @@ class LogNormal(_Continuous):
         super().__init__(backend, mu=mu, sigma=sigma)
 
     def _draw(self, key, shape):
-        p = self.params
+        p = self._params
         # exp under/overflows to 0 or inf for wide sigma: keep (0, inf)
         return samplers.into_positive(
             self.backend, self.xp.exp(p["mu"] + p["sigma"] * self._normal(key, shape)))
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         x = self._real(value)
         inside = x > 0
         log_x = xp.log(xp.where(inside, x, 1.0))
@@ -406,11 +431,11 @@ class Beta(_Continuous):
         super().__init__(backend, alpha=alpha, beta=beta)
 
     def _draw(self, key, shape):
-        p = self.params
+        p = self._params
         return samplers.beta(key, p["alpha"], p["beta"], shape, self.backend)
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         x = self._real(value)
         inside = xp.logical_and(x >= 0, x <= 1)
         xs = xp.where(inside, x, 0.5)
@@ -430,7 +455,7 @@ class BetaUniformMixture(_Continuous):
         super().__init__(backend, theta=theta, alpha=alpha, beta=beta)
 
     def _draw(self, key, shape):
-        p, xp, backend = self.params, self.xp, self.backend
+        p, xp, backend = self._params, self.xp, self.backend
         key_pick, key_beta, key_unif = backend.split(key, 3)
         pick = backend.uniform(key_pick, shape, backend.float_dtype) < p["theta"]
         x_beta = samplers.beta(key_beta, p["alpha"], p["beta"], shape, backend)
@@ -438,7 +463,7 @@ class BetaUniformMixture(_Continuous):
         return xp.where(pick, x_beta, x_unif)  # both in the open (0, 1)
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         theta = p["theta"]
         x = self._real(value)
         inside = xp.logical_and(x >= 0, x <= 1)
@@ -469,7 +494,7 @@ class TruncatedNormal(_Continuous):
 
     def _standard_bounds(self) -> tuple[Array, Array]:
         """(lo - mu)/sigma, (hi - mu)/sigma; infinite ends skip inf/sigma (NaN gradient)."""
-        p, xp = self.params, self.xp
+        p, xp = self._params, self.xp
 
         def standardise(end):
             finite = xp.isfinite(end)
@@ -478,7 +503,7 @@ class TruncatedNormal(_Continuous):
         return standardise(p["lo"]), standardise(p["hi"])
 
     def _draw(self, key, shape):
-        p, xp = self.params, self.xp
+        p, xp = self._params, self.xp
         a, b = self._standard_bounds()
         z = samplers.truncated_standard_normal(key, a, b, shape, self.backend)
         # the ends can be hit exactly (z on a bound, or mu + sigma z rounding onto it):
@@ -487,7 +512,7 @@ class TruncatedNormal(_Continuous):
                                            p["lo"], p["hi"])
 
     def log_prob(self, value):
-        xp, p = self.xp, self.params
+        xp, p = self.xp, self._params
         x = self._real(value)
         inside = xp.logical_and(x >= p["lo"], x <= p["hi"])
         a, b = self._standard_bounds()
@@ -506,20 +531,20 @@ class PiecewiseUniform(_Continuous):
     def __init__(self, bounds: Any, probs: Any, backend: Backend | None = None):
         _check_piecewise(self.name, bounds, probs)
         super().__init__(backend, bounds=bounds, probs=probs)
-        b_shape, p_shape = tuple(self.params["bounds"].shape), tuple(self.params["probs"].shape)
+        b_shape, p_shape = tuple(self._params["bounds"].shape), tuple(self._params["probs"].shape)
         if not b_shape or not p_shape or b_shape[-1] != p_shape[-1] + 1:
             raise ParameterError(f"{self.name}: 'bounds' must have one more entry than 'probs' "
                                  f"on the last axis; got shapes {b_shape} and {p_shape}.")
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        p = self.params
+        p = self._params
         return broadcast_shapes(tuple(p["bounds"].shape[:-1]), tuple(p["probs"].shape[:-1]))
 
     def _bins(self) -> tuple[Array, Array, Array]:
         """(left edges, widths, probs), each [..., K]."""
-        bounds = self.params["bounds"]
-        return bounds[..., :-1], bounds[..., 1:] - bounds[..., :-1], self.params["probs"]
+        bounds = self._params["bounds"]
+        return bounds[..., :-1], bounds[..., 1:] - bounds[..., :-1], self._params["probs"]
 
     def _draw(self, key, shape):
         xp, backend = self.xp, self.backend
@@ -575,10 +600,10 @@ class Delta(_Continuous):
         super().__init__(backend, v=v)
 
     def _draw(self, key, shape):
-        return self.xp.broadcast_to(self.params["v"], shape)
+        return self.xp.broadcast_to(self._params["v"], shape)
 
     def log_prob(self, value):
-        equal = self._real(value) == self.params["v"]
+        equal = self._real(value) == self._params["v"]
         return self._masked(equal, self.xp.zeros(equal.shape, dtype=self.backend.float_dtype))
 
 

@@ -59,7 +59,7 @@ class _Discrete(Distribution):
         return self.xp.astype(draws, self.backend.int_dtype)
 
     def _float_param(self, name: str) -> Array:
-        value = self.params[name]
+        value = self._params[name]
         xp = self.xp
         return value if xp.isdtype(value.dtype, "real floating") else xp.astype(
             value, self.backend.float_dtype)
@@ -77,7 +77,7 @@ class _Discrete(Distribution):
         np = host_numpy()  # reading concrete parameter values only
 
         try:
-            values = np.unique(self.backend.to_numpy(self.params[name]))
+            values = np.unique(self.backend.to_numpy(self._params[name]))
         except (TypeError, ValueError) as exc:  # traced (jit, compile, vmap): no values
             raise ValueError(f"{self.name}.enumerate_support: parameter '{name}' must be "
                              f"concrete, not traced ({exc}).") from exc
@@ -118,11 +118,11 @@ class Bernoulli(_Discrete):
         super().__init__(backend, p=as_param(p, backend))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        return self.backend.bernoulli(key, self.params["p"], shape)
+        return self.backend.bernoulli(key, self._params["p"], shape)
 
     def log_prob(self, value: Any) -> Array:
         """log p at 1, log(1 - p) at 0, -inf elsewhere."""
-        xp, p = self.xp, self.params["p"]
+        xp, p = self.xp, self._params["p"]
         x = self._float_value(value)
         return xp.where(x == 1, _safe_log(xp, p),
                         xp.where(x == 0, _safe_log1m(xp, p), -math.inf))
@@ -158,20 +158,20 @@ class Categorical(_Discrete):
 
     @property
     def num_categories(self) -> int:
-        return int(self.params["logits"].shape[-1])
+        return int(self._params["logits"].shape[-1])
 
     @property
     def batch_shape(self) -> tuple:
-        return tuple(self.params["logits"].shape[:-1])
+        return tuple(self._params["logits"].shape[:-1])
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        return self.backend.categorical(key, self.params["logits"], shape)
+        return self.backend.categorical(key, self._params["logits"], shape)
 
     def log_prob(self, value: Any) -> Array:
         """log softmax(logits)[value]; -inf outside 0..K-1."""
         xp = self.xp
         k = self._float_value(value)
-        log_p = log_softmax(self.params["logits"], axis=-1)
+        log_p = log_softmax(self._params["logits"], axis=-1)
         inside = xp.logical_and(self._nonnegative_integer(k), k < self.num_categories)
         index = xp.astype(xp.where(inside, k, 0.0), self.backend.int_dtype)
         shape = broadcast_shapes(tuple(index.shape), self.batch_shape)
@@ -201,13 +201,13 @@ class Poisson(_Discrete):
         super().__init__(backend, rate=as_param(rate, backend))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        return self._as_int(ds.poisson(self.backend, key, self.params["rate"], shape))
+        return self._as_int(ds.poisson(self.backend, key, self._params["rate"], shape))
 
     def log_prob(self, value: Any) -> Array:
         xp = self.xp
         k = self._float_value(value)
         inside = self._nonnegative_integer(k)
-        mass = ds.poisson_log_mass(xp.where(inside, k, 0.0), self.params["rate"], xp)
+        mass = ds.poisson_log_mass(xp.where(inside, k, 0.0), self._params["rate"], xp)
         return xp.where(inside, mass, -math.inf)
 
 
@@ -228,12 +228,12 @@ class Geometric(_Discrete):
         super().__init__(backend, p=as_param(p, backend))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        xp, p = self.xp, self.params["p"]
+        xp, p = self.xp, self._params["p"]
         log_u = log_open_uniform(self.backend, key, shape, p.dtype)
         return self._as_int(xp.floor(log_u / xp.log1p(-p)))
 
     def log_prob(self, value: Any) -> Array:
-        xp, p = self.xp, self.params["p"]
+        xp, p = self.xp, self._params["p"]
         k = self._float_value(value)
         inside = self._nonnegative_integer(k)
         # k log(1 - p), with 0 at k = 0 even when p = 1.
@@ -263,14 +263,14 @@ class NegBinomial(_Discrete):
         super().__init__(backend, r=as_param(r, backend), p=as_param(p, backend))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        xp, r, p = self.xp, self.params["r"], self.params["p"]
+        xp, r, p = self.xp, self._params["r"], self._params["p"]
         key_gamma, key_poisson = self.backend.split(key, 2)
         rate = xp.exp(log_gamma(key_gamma, r, shape, self.backend)) * ((1.0 - p) / p)
         return self._as_int(ds.poisson(self.backend, key_poisson, rate, shape))
 
     def log_prob(self, value: Any) -> Array:
         # P(k) = r / (r + k) Binomial(r; r + k, p): Loader's accurate form, real r.
-        xp, r, p = self.xp, self.params["r"], self.params["p"]
+        xp, r, p = self.xp, self._params["r"], self._params["p"]
         k = self._float_value(value)
         inside = self._nonnegative_integer(k)
         ks = xp.where(inside, k, 0.0)
@@ -295,12 +295,12 @@ class Binomial(_Discrete):
         super().__init__(backend, n=as_param(n, backend, integer=True), p=as_param(p, backend))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
-        n, p = self._float_param("n"), self.params["p"]
+        n, p = self._float_param("n"), self._params["p"]
         return self._as_int(ds.binomial(self.backend, key, n, p, shape))
 
     def log_prob(self, value: Any) -> Array:
         xp = self.xp
-        n, p = self._float_param("n"), self.params["p"]
+        n, p = self._float_param("n"), self._params["p"]
         k = self._float_value(value)
         inside = xp.logical_and(self._nonnegative_integer(k), k <= n)
         mass = ds.binomial_log_mass(xp.where(inside, k, 0.0), n, p, xp)

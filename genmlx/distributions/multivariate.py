@@ -138,21 +138,21 @@ class MultivariateNormal(_MatrixBase):
 
     @property
     def batch_shape(self) -> tuple:
-        return broadcast_shapes(tuple(self.params["mean"].shape[:-1]),
-                                tuple(self.params["cov"].shape[:-2]))
+        return broadcast_shapes(tuple(self._params["mean"].shape[:-1]),
+                                tuple(self._params["cov"].shape[:-2]))
 
     @property
     def event_shape(self) -> tuple:
-        return (int(self.params["mean"].shape[-1]),)
+        return (int(self._params["mean"].shape[-1]),)
 
     @functools.cached_property
     def scale_tril(self) -> Array:
         """The lower Cholesky factor L of cov."""
-        return self.backend.cholesky(self.params["cov"])
+        return self.backend.cholesky(self._params["cov"])
 
     def _draw(self, key: Array, shape: tuple) -> Array:
         xp = self.xp
-        mean = self.params["mean"]
+        mean = self._params["mean"]
         z = self.backend.normal(key, tuple(shape) + self.event_shape, mean.dtype)
         return mean + _matvec(xp, self.scale_tril, z)
 
@@ -160,7 +160,7 @@ class MultivariateNormal(_MatrixBase):
         xp = self.xp
         x = self._value(value, integer=False)
         lower = self.scale_tril
-        y = _matvec(xp, self._lower_inverse(lower), x - self.params["mean"])
+        y = _matvec(xp, self._lower_inverse(lower), x - self._params["mean"])
         half_log_det = xp.sum(xp.log(_diagonal(xp, lower)), axis=-1)
         dim = self.event_shape[0]
         return -0.5 * xp.sum(y * y, axis=-1) - half_log_det - 0.5 * dim * LOG_2PI
@@ -196,15 +196,15 @@ class Dirichlet(Distribution):
 
     @property
     def batch_shape(self) -> tuple:
-        return tuple(self.params["alpha"].shape[:-1])
+        return tuple(self._params["alpha"].shape[:-1])
 
     @property
     def event_shape(self) -> tuple:
-        return (int(self.params["alpha"].shape[-1]),)
+        return (int(self._params["alpha"].shape[-1]),)
 
     def _draw(self, key: Array, shape: tuple) -> Array:
         xp = self.xp
-        log_g = log_gamma(key, self.params["alpha"], tuple(shape) + self.event_shape, self.backend)
+        log_g = log_gamma(key, self._params["alpha"], tuple(shape) + self.event_shape, self.backend)
         # Coordinates below the smallest normal float are raised to it rather than
         # underflowing to 0, where alpha < 1 has infinite density: the draw stays
         # on the simplex (to 1e-38) and its log density finite.
@@ -213,7 +213,7 @@ class Dirichlet(Distribution):
 
     def log_prob(self, value: Any) -> Array:
         xp = self.xp
-        alpha = self.params["alpha"]
+        alpha = self._params["alpha"]
         x = self._value(value, integer=False)
         tol = math.sqrt(float(xp.finfo(x.dtype).eps))
         on_simplex = xp.logical_and(xp.all(x >= 0, axis=-1),
@@ -252,25 +252,25 @@ class Wishart(_MatrixBase):
 
     @property
     def batch_shape(self) -> tuple:
-        return broadcast_shapes(tuple(self.params["df"].shape),
-                                tuple(self.params["scale"].shape[:-2]))
+        return broadcast_shapes(tuple(self._params["df"].shape),
+                                tuple(self._params["scale"].shape[:-2]))
 
     @property
     def event_shape(self) -> tuple:
-        dim = int(self.params["scale"].shape[-1])
+        dim = int(self._params["scale"].shape[-1])
         return (dim, dim)
 
     @functools.cached_property
     def scale_tril(self) -> Array:
         """The lower Cholesky factor of the scale matrix."""
-        return self.backend.cholesky(self.params["scale"])
+        return self.backend.cholesky(self._params["scale"])
 
     def _bartlett(self, key: Array, shape: tuple) -> Array:
         """The Bartlett factor A of `shape` + (D, D)."""
         xp, backend = self.xp, self.backend
         dim = self.event_shape[0]
-        df = self.params["df"]
-        dtype = self.params["scale"].dtype
+        df = self._params["df"]
+        dtype = self._params["scale"].dtype
         key_chi, key_normal = backend.split(key, 2)
         half_dof = 0.5 * (df[..., None] - xp.arange(dim, dtype=dtype))
         log_chi2 = math.log(2.0) + log_gamma(key_chi, half_dof, tuple(shape) + (dim,), backend)
@@ -287,7 +287,7 @@ class Wishart(_MatrixBase):
     def _log_normaliser(self) -> Array:
         xp = self.xp
         dim = self.event_shape[0]
-        df = self.params["df"]
+        df = self._params["df"]
         log_det_scale = 2.0 * xp.sum(xp.log(_diagonal(xp, self.scale_tril)), axis=-1)
         return (0.5 * df * dim * math.log(2.0) + 0.5 * df * log_det_scale
                 + _log_multigamma(xp, 0.5 * df, dim))
@@ -299,7 +299,7 @@ class Wishart(_MatrixBase):
         ok, log_det_x = self._symmetric_positive_definite(x)
         scale_inv = _cholesky_inverse(xp, self._lower_inverse(self.scale_tril))
         trace = xp.sum(scale_inv * _transpose(xp, x), axis=(-2, -1))
-        df = self.params["df"]
+        df = self._params["df"]
         value = 0.5 * (df - dim - 1.0) * log_det_x - 0.5 * trace - self._log_normaliser()
         return xp.where(ok, value, -math.inf)
 
@@ -321,7 +321,7 @@ class InvWishart(Wishart):
     @functools.cached_property
     def scale_tril(self) -> Array:
         """The lower Cholesky factor of scale^-1 (the Wishart being inverted)."""
-        return self.backend.cholesky(self.backend.inv(self.params["scale"]))
+        return self.backend.cholesky(self.backend.inv(self._params["scale"]))
 
     def _draw(self, key: Array, shape: tuple) -> Array:
         xp = self.xp
@@ -335,9 +335,9 @@ class InvWishart(Wishart):
         dim = self.event_shape[0]
         ok, log_det_x = self._symmetric_positive_definite(x)
         safe_x = xp.where(ok[..., None, None], x, xp.eye(dim, dtype=x.dtype))
-        trace = xp.sum(self.params["scale"] * _transpose(xp, self.backend.inv(safe_x)),
+        trace = xp.sum(self._params["scale"] * _transpose(xp, self.backend.inv(safe_x)),
                        axis=(-2, -1))
-        df = self.params["df"]
+        df = self._params["df"]
         # _log_normaliser uses log|scale^-1| = -log|scale|, as this density wants.
         value = -0.5 * (df + dim + 1.0) * log_det_x - 0.5 * trace - self._log_normaliser()
         return xp.where(ok, value, -math.inf)

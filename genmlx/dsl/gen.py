@@ -21,7 +21,9 @@ from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
 from genmlx.dsl import runtime
 from genmlx.dsl.handlers.assess import AssessHandler
-from genmlx.dsl.handlers.base import CallRecord, ChoiceRecord, check_all_visited
+from genmlx.dsl.handlers.base import (
+    CallRecord, ChoiceRecord, check_all_visited, choices_from_records,
+)
 from genmlx.dsl.handlers.batching import (
     edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
 )
@@ -98,8 +100,14 @@ class DynamicGenFunction(GenerativeFunction):
             runtime._current.reset(token)
         if hasattr(handler, "finish"):
             handler.finish()
-        return Trace(self, args, retval, handler.choices(), handler.score,
-                     DynamicInternal(handler.records, handler.batch, handler.like))
+        internal = DynamicInternal(handler.records, handler.batch, handler.like)
+        if handler.deferrable:
+            # built on first read: most traces of an inference loop are never asked
+            return Trace.deferred(self, args, retval, choices_from_records, handler.records,
+                                  handler.score, internal)
+        # nested paths may clash (a value at a prefix of another path): build now, so the
+        # AddressError comes from the run that made the clash
+        return Trace(self, args, retval, handler.choices(), handler.score, internal)
 
     # -- GFI -----------------------------------------------------------------------------
     def simulate(self, args: tuple, key: Any = None) -> Trace:

@@ -12,6 +12,7 @@ from genmlx.errors import AddressError
 
 class AssessHandler(Handler):
     op = "assess"
+    records_are_choices = False  # calls leave no records' choices; `choices()` is the input
 
     def __init__(self, gen_fn, choices: ChoiceMap):
         super().__init__(gen_fn, None, None)
@@ -27,7 +28,7 @@ class AssessHandler(Handler):
 
     def call(self, path, gen_fn, args) -> Any:
         weight, retval = gen_fn.assess(args, self.given.get_submap(path))
-        self.score = self.score + weight
+        self.add_score(weight)
         self.records[path] = None
         return retval
 

@@ -27,7 +27,7 @@ class GenerateHandler(Handler):
         site = self.record_choice(path, dist, value,
                                   batched=True if self.batch and not found else None)
         if found:
-            self.weight = self.weight + site
+            self.add_weight(site)
         return value
 
     def call(self, path, gen_fn, args) -> Any:
@@ -39,5 +39,5 @@ class GenerateHandler(Handler):
         else:
             sub, weight = gen_fn.generate(args, sub_constraints, key=key)
         self.record_call(path, sub)
-        self.weight = self.weight + weight
+        self.add_weight(weight)
         return sub.retval

@@ -32,7 +32,7 @@ class RegenerateHandler(Handler):
         prev = self.prev.get(path)
         if isinstance(prev, ChoiceRecord) and not sub_selection(self.selection, path).at_leaf():
             site = self.record_choice(path, dist, prev.value, prev.batched)
-            self.weight = self.weight + site - prev.score
+            self.add_weight_diff(site, prev.score)
             return prev.value
         value = self.sample(path, dist)
         self.record_choice(path, dist, value, batched=True if self.batch else None)
@@ -52,7 +52,7 @@ class RegenerateHandler(Handler):
                                                     like=self.like_call(path))
             else:
                 sub, weight, _ = gen_fn.regenerate(old, selected, args, key=key)
-            self.weight = self.weight + weight
+            self.add_weight(weight)
         elif self.batch:
             sub = gen_fn.vsimulate(args, self.batch, key=key, like=self.like_call(path))
         else:

@@ -28,7 +28,7 @@ class UpdateHandler(Handler):
 
     def _replace_mismatched(self, path, prev) -> None:
         """A previous record of another kind (or another callee) at `path` is removed."""
-        self.weight = self.weight - prev.score
+        self.sub_weight(prev.score)
         old = ChoiceMap.leaf(prev.value) if isinstance(prev, ChoiceRecord) else prev.subtrace.choices
         if not old.is_empty():
             self.discard = self.discard.set_submap(path, old)
@@ -41,13 +41,16 @@ class UpdateHandler(Handler):
         found, value = constraint_value(self.constraints, path, dist, f"{self.gen_fn.name}.update")
         if found:
             site = self.record_choice(path, dist, value)
-            self.weight = self.weight + site - (prev.score if prev else 0.0)
+            if prev:
+                self.add_weight_diff(site, prev.score)
+            else:
+                self.add_weight(site)
             if prev:
                 self.discard = self.discard.set(path, prev.value)
         elif prev:
             value = prev.value
             site = self.record_choice(path, dist, value, prev.batched)
-            self.weight = self.weight + site - prev.score
+            self.add_weight_diff(site, prev.score)
         else:
             value = self.sample(path, dist)
             self.record_choice(path, dist, value, batched=True if self.batch else None)
@@ -83,7 +86,7 @@ class UpdateHandler(Handler):
             else:
                 sub, weight = gen_fn.generate(args, sub_constraints, key=key)
         self.record_call(path, sub)
-        self.weight = self.weight + weight
+        self.add_weight(weight)
         return sub.retval
 
     def finish(self) -> None:
@@ -91,7 +94,7 @@ class UpdateHandler(Handler):
         for path, rec in self.prev.items():
             if path in self.records:
                 continue
-            self.weight = self.weight - rec.score
+            self.sub_weight(rec.score)
             removed = ChoiceMap.leaf(rec.value) if isinstance(rec, ChoiceRecord) \
                 else rec.subtrace.choices
             if not removed.is_empty():
