@@ -36,6 +36,11 @@ from genmlx.combinators._common import (
     index_keys, indexed_choices,
     indexed_lookup, replace_indexed, run_fresh, run_simulate, sub_like, zero,
 )
+from genmlx.combinators._stacked import (
+    NO_KEY, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
+    discards_at, extras_of, project_stacked, register_stacked_internal, run_segments,
+    stacked_trace, stacking,
+)
 from genmlx.dsl.handlers.batching import (
     edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
 )
@@ -52,6 +57,14 @@ class ChainInternal:
     subtraces: tuple
     batch: int | None = None
     like: Any = None
+
+
+class StackedChainInternal(StackedInternalMixin, ChainInternal):
+    """A chain trace made in compiled code: its subtraces stacked (`StackedSteps`),
+    rebuilt per step only when read (see `genmlx.combinators._stacked`)."""
+
+
+register_stacked_internal(StackedChainInternal)
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,15 @@ class Chain(GenerativeFunction):
     def _retdiff(self, n_old: int, n_new: int, changed: set) -> Any:
         return UNKNOWN_CHANGE
 
+    @abc.abstractmethod
+    def _step_plan(self, plan: Plan) -> StepPlan:
+        """How the stacked path feeds the kernel (per-step inputs, carried state)."""
+
+    def _stacked_retval(self, rets: list) -> Any:
+        """The retval built from the steps' retvals (a bound method: a stable, hashable
+        part of a stacked trace's skeleton)."""
+        return self._retval(None, rets)
+
     # -- forward execution ------------------------------------------------------------
     @staticmethod
     def _like_args(like: Any) -> tuple | None:
@@ -112,6 +134,11 @@ class Chain(GenerativeFunction):
                  who: str, like: Any = None) -> GenerateResult:
         plan = self._plan(args, who, self._like_args(like))
         index_keys(constraints, plan.n, who)
+        if stacking(batch, like) and plan.n:
+            out = attempt(self, "generate", lambda: self._forward_stacked(
+                args, plan, constraints, key))
+            if out is not None:
+                return out
         keys = KeySource(key)
         subs, rets = [], []
         weight, score, carry = zero(batch), zero(batch), plan.init
@@ -130,6 +157,28 @@ class Chain(GenerativeFunction):
             rets.append(sub.retval)
             carry = self._carry(sub.retval)
         trace = self._trace(args, plan, subs, rets, score, batch, like)
+        return GenerateResult(trace, weight)
+
+    def _forward_stacked(self, args: tuple, plan: Plan, constraints: ChoiceMap,
+                         key: Any) -> GenerateResult:
+        """`_forward` through the backend's scan: one scan per run of steps whose
+        constraints share a skeleton (simulate where a step has none)."""
+        sp = self._step_plan(plan)
+        maps = [constraints.get_submap(t) for t in range(plan.n)]
+        segments = choice_segments(maps, 0, ["forward"] * plan.n)
+        kernel = self.kernel
+
+        def step(seg: Any, value: Any, step_args: tuple, k: Any, old: Any) -> tuple:
+            if not seg.static[1]:
+                sub = kernel.simulate(step_args, key=k)
+                return sub, (None, sub.score), None, EMPTY, None
+            sub, w = kernel.generate(step_args, value, key=k)
+            return sub, (w, sub.score), None, EMPTY, None
+
+        results, (weight, score), _ = run_segments(sp, segments, key, step, 2)
+        steps = concat_steps(results, sp, plan.n)
+        trace = stacked_trace(self, args, steps, score, StackedChainInternal.of(steps),
+                              self._stacked_retval)
         return GenerateResult(trace, weight)
 
     def _trace(self, args: tuple, plan: Plan, subs: list, rets: list, score: Array,
@@ -170,6 +219,10 @@ class Chain(GenerativeFunction):
         choices = as_choicemap(choices)
         plan = self._plan(args, who)
         index_keys(choices, plan.n, who)
+        if stacking() and plan.n:
+            out = attempt(self, "assess", lambda: self._assess_stacked(plan, choices))
+            if out is not None:
+                return out
         total, carry, rets = zero(), plan.init, []
         for t in range(plan.n):
             w, ret = guarded(who, "step", t, self.kernel.assess, plan.step_args(t, carry),
@@ -179,8 +232,26 @@ class Chain(GenerativeFunction):
             carry = self._carry(ret)
         return AssessResult(total, self._retval(plan, rets))
 
+    def _assess_stacked(self, plan: Plan, choices: ChoiceMap) -> AssessResult:
+        sp = self._step_plan(plan)
+        maps = [choices.get_submap(t) for t in range(plan.n)]
+        kernel = self.kernel
+
+        def step(seg: Any, value: Any, step_args: tuple, k: Any, old: Any) -> tuple:
+            w, ret = kernel.assess(step_args, value if seg.static[1] else EMPTY)
+            return None, (w,), None, EMPTY, ret
+
+        results, (total,), _ = run_segments(sp, choice_segments(maps, 0, ["assess"] * plan.n),
+                                            NO_KEY, step, 1, want_subtraces=False)
+        return AssessResult(total, self._retval(plan, extras_of(results)))
+
     def project(self, trace: Trace, selection: Selection) -> Array:
         """Math: sum over steps of the kernel's project on the selection under `t`."""
+        if stacking() and isinstance(trace.internal, StackedInternalMixin):
+            out = attempt(self, "project", lambda: project_stacked(
+                trace.internal.steps, selection, trace.score))
+            if out is not None:
+                return out
         total = get_backend().xp.zeros_like(trace.score)
         for t, sub in enumerate(trace.internal.subtraces):
             sel = selection.sub(t)
@@ -241,6 +312,12 @@ class Chain(GenerativeFunction):
               key: Any, who: str, like: Any = None) -> tuple:
         if args is None:
             args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
+        if stacking(trace.internal.batch, like) and \
+                isinstance(trace.internal, StackedInternalMixin):
+            out = attempt(self, op.kind, lambda: self._edit_stacked(
+                trace, op, args, argdiffs, key, who))
+            if out is not None:
+                return out
         old_plan = self._plan(trace.args, who, self._like_args(trace.internal.like))
         plan = self._plan(args, who, self._like_args(like))
         old_subs = trace.internal.subtraces
@@ -258,6 +335,76 @@ class Chain(GenerativeFunction):
         state.grow(n_old, n_new)
         state.shrink(n_new, n_old)
         return state.finish(trace, args)
+
+    def _edit_stacked(self, trace: Trace, op: Any, args: tuple, argdiffs: tuple | None,
+                      key: Any, who: str) -> tuple:
+        """`_edit` of a stacked trace through the backend's scan, for an unchanged step
+        count. Steps before the first forced one keep their leaves; from there on every
+        step runs (one scan per run of equal constraints/sub-selections/argdiffs), with
+        the carried state's argdiff unknown. Steps the eager path would not visit get
+        the same values and a zero weight. The retdiff and the discard follow the eager
+        visiting rule, replayed with what the traced step reported (did its retval and
+        carried state change)."""
+        old_plan, plan = self._plan(trace.args, who), self._plan(args, who)
+        n, old = plan.n, trace.internal.steps
+        if old_plan.n != n:
+            raise NotImplementedError("the step count changed: the unrolled path grows or "
+                                      "shrinks the chain")
+        changed_inputs = self._changed_steps(trace.args, args, argdiffs, n)
+        forced = set(range(n)) if changed_inputs is None else set(changed_inputs)
+        forced |= op.touched_indices(n, who)
+        if n and not arg_unchanged(plan.init, old_plan.init, self._init_diff(argdiffs)):
+            forced.add(0)
+        if not forced:
+            new = stacked_trace(self, args, old, trace.score, trace.internal,
+                                self._stacked_retval)
+            return new, zero(), NO_CHANGE, EMPTY
+        start = min(forced)
+        init = plan.init if start == 0 else self._carry(old.subtrace(start - 1).retval)
+        diffs = [self._step_argdiffs(plan, t, False, changed_inputs) for t in range(start, n)]
+        if op.kind == "update":
+            maps = [op.sub(t) for t in range(start, n)]
+        else:
+            sels = [op.sub(t) for t in range(start, n)]
+            maps = [EMPTY] * len(sels)
+            diffs = [(d, repr(sel)) for d, sel in zip(diffs, sels)]
+        segments = choice_segments(maps, start, diffs)
+        kernel, carry_of = self.kernel, self._carry
+
+        def step(seg: Any, value: Any, step_args: tuple, k: Any, old_sub: Any) -> tuple:
+            if op.kind == "update":
+                new, w, retdiff, disc = kernel.update(old_sub, value if seg.static[1] else EMPTY,
+                                                      step_args, seg.static[0], key=k)
+            else:
+                new, w, retdiff = kernel.regenerate(old_sub, op.sub(seg.start), step_args,
+                                                    seg.static[0][0], key=k)
+                disc = EMPTY
+            changed = new.retval is not old_sub.retval
+            onward = changed and not is_no_change(retdiff) and \
+                carry_of(new.retval) is not carry_of(old_sub.retval)
+            return new, (w, new.score - old_sub.score), (changed, onward), disc, None
+
+        sp = self._step_plan(plan)
+        results, (weight, delta), _ = run_segments(sp, segments, key, step, 2, old=old,
+                                                   init=init)
+        steps = concat_steps(results, sp, n, old)
+        info = {t: r.info for r in results for t in range(r.segment.start, r.segment.stop)}
+        visited, changed, last = set(), set(), -1
+        for t in sorted(forced):
+            while t is not None and t > last:
+                last = t
+                visited.add(t)
+                step_changed, onward = info[t]
+                if step_changed:
+                    changed.add(t)
+                t = t + 1 if onward and t + 1 < n else None
+        discard = EMPTY
+        for t, disc in discards_at(results, visited):
+            discard = add_discard(discard, t, disc)
+        retdiff = self._retdiff(n, n, changed) if changed else NO_CHANGE
+        new = stacked_trace(self, args, steps, trace.score + delta,
+                            StackedChainInternal.of(steps), self._stacked_retval)
+        return new, weight, retdiff, discard
 
     # -- trace access --------------------------------------------------------------------
     def trace_lookup(self, trace: Trace, path: Path) -> tuple[bool, Any]:

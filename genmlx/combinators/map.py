@@ -40,6 +40,11 @@ from genmlx.combinators._common import (
     element, guarded, index_keys, indexed_choices, indexed_lookup, replace_indexed, run_fresh,
     run_simulate, sequence_length, sub_like, zero,
 )
+from genmlx.combinators._stacked import (
+    NO_KEY, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
+    discards_at, extras_of, per_step, project_stacked, register_stacked_internal,
+    run_segments, stacked_trace, stacking,
+)
 from genmlx.dsl.handlers.batching import (
     edit_skeleton, generate_hints, no_hints, run_with_skeleton, update_hints,
 )
@@ -64,6 +69,14 @@ class MapInternal:
     subtraces: tuple
     batch: int | None = None
     like: Any = None
+
+
+class StackedMapInternal(StackedInternalMixin, MapInternal):
+    """A Map trace made in compiled code: its subtraces stacked (`StackedSteps`),
+    rebuilt per element only when read (see `genmlx.combinators._stacked`)."""
+
+
+register_stacked_internal(StackedMapInternal)
 
 
 class Map(GenerativeFunction):
@@ -100,6 +113,11 @@ class Map(GenerativeFunction):
                  who: str, like: Any = None) -> GenerateResult:
         n = self._count(args, like, who)
         index_keys(constraints, n, who, "element")
+        if stacking(batch, like) and n:
+            out = attempt(self, "generate", lambda: self._forward_stacked(
+                args, n, constraints, key))
+            if out is not None:
+                return out
         keys = KeySource(key)
         subs, weight, score = [], zero(batch), zero(batch)
         for i in range(n):
@@ -117,6 +135,100 @@ class Map(GenerativeFunction):
         trace = Trace(self, args, [s.retval for s in subs], indexed_choices(subs), score,
                       MapInternal(tuple(subs), batch, like))
         return GenerateResult(trace, weight)
+
+    # -- stacked execution (inside compiled code; see genmlx.combinators._stacked) -----
+    def _step_plan(self, args: tuple, n: int) -> StepPlan:
+        """Per argument: one object for every element (shared), else stacked elements."""
+        return StepPlan(n, [per_step(seq, n) for seq in args],
+                        lambda values, state: tuple(values))
+
+    def _stacked_retval(self, rets: list) -> list:
+        return list(rets)
+
+    def _forward_stacked(self, args: tuple, n: int, constraints: ChoiceMap,
+                         key: Any) -> GenerateResult:
+        """`_forward` through the backend's scan: one scan per run of elements whose
+        constraints share a skeleton."""
+        sp, kernel = self._step_plan(args, n), self.kernel
+
+        def step(seg: Any, value: Any, elem_args: tuple, k: Any, old: Any) -> tuple:
+            if not seg.static[1]:
+                sub = kernel.simulate(elem_args, key=k)
+                return sub, (None, sub.score), None, EMPTY, None
+            sub, w = kernel.generate(elem_args, value, key=k)
+            return sub, (w, sub.score), None, EMPTY, None
+
+        maps = [constraints.get_submap(i) for i in range(n)]
+        results, (weight, score), _ = run_segments(
+            sp, choice_segments(maps, 0, ["forward"] * n), key, step, 2)
+        steps = concat_steps(results, sp, n)
+        trace = stacked_trace(self, args, steps, score, StackedMapInternal.of(steps),
+                              self._stacked_retval)
+        return GenerateResult(trace, weight)
+
+    def _assess_stacked(self, args: tuple, n: int, choices: ChoiceMap) -> AssessResult:
+        sp, kernel = self._step_plan(args, n), self.kernel
+
+        def step(seg: Any, value: Any, elem_args: tuple, k: Any, old: Any) -> tuple:
+            w, ret = kernel.assess(elem_args, value if seg.static[1] else EMPTY)
+            return None, (w,), None, EMPTY, ret
+
+        maps = [choices.get_submap(i) for i in range(n)]
+        results, (total,), _ = run_segments(sp, choice_segments(maps, 0, ["assess"] * n),
+                                            NO_KEY, step, 1, want_subtraces=False)
+        return AssessResult(total, extras_of(results))
+
+    def _edit_stacked(self, trace: Trace, op: Any, args: tuple, argdiffs: tuple | None,
+                      key: Any, who: str) -> tuple:
+        """`_edit` of a stacked trace through the backend's scan, for an unchanged
+        element count: only the elements the eager path visits run (one scan per run
+        of visited elements with equal constraints/sub-selection/argdiffs); the others
+        keep their leaves."""
+        n = self._length(args, who)
+        old = trace.internal.steps
+        if n != old.length:
+            raise NotImplementedError("the element count changed: the unrolled path grows "
+                                      "or shrinks the map")
+        per_arg = self._changed(trace.args, args, argdiffs, n)
+        visit = op.touched_indices(n, who)
+        for changed in per_arg:
+            visit |= set(range(n)) if changed is None else changed
+        tags = []
+        for i in range(n):
+            diffs = tuple(UNKNOWN_CHANGE if c is None or i in c else NO_CHANGE for c in per_arg)
+            tag = diffs if op.kind == "update" else (diffs, repr(op.sub(i)))
+            tags.append(tag if i in visit else None)
+        maps = [op.sub(i) if op.kind == "update" else EMPTY for i in range(n)]
+        segments = choice_segments(maps, 0, tags)
+        if not segments:
+            new = stacked_trace(self, args, old, trace.score, trace.internal,
+                                self._stacked_retval)
+            return new, zero(), NO_CHANGE, EMPTY
+        kernel = self.kernel
+
+        def step(seg: Any, value: Any, elem_args: tuple, k: Any, old_sub: Any) -> tuple:
+            if op.kind == "update":
+                new, w, _, disc = kernel.update(old_sub, value if seg.static[1] else EMPTY,
+                                                elem_args, seg.static[0], key=k)
+            else:
+                new, w, _ = kernel.regenerate(old_sub, op.sub(seg.start), elem_args,
+                                              seg.static[0][0], key=k)
+                disc = EMPTY
+            return new, (w, new.score - old_sub.score), new.retval is not old_sub.retval, \
+                disc, None
+
+        sp = self._step_plan(args, n)
+        results, (weight, delta), _ = run_segments(sp, segments, key, step, 2, old=old)
+        steps = concat_steps(results, sp, n, old)
+        retchanged = {i for r in results if r.info
+                      for i in range(r.segment.start, r.segment.stop)}
+        discard = EMPTY
+        for i, disc in discards_at(results, visit):
+            discard = add_discard(discard, i, disc)
+        retdiff = SequenceDiff(n, n, frozenset(retchanged)) if retchanged else NO_CHANGE
+        new = stacked_trace(self, args, steps, trace.score + delta,
+                            StackedMapInternal.of(steps), self._stacked_retval)
+        return new, weight, retdiff, discard
 
     def simulate(self, args: tuple, key: Any = None) -> Trace:
         """Run the kernel on every element; score = sum of the elements' scores."""
@@ -150,6 +262,10 @@ class Map(GenerativeFunction):
         choices = as_choicemap(choices)
         n = self._length(args, who)
         index_keys(choices, n, who, "element")
+        if stacking() and n:
+            out = attempt(self, "assess", lambda: self._assess_stacked(args, n, choices))
+            if out is not None:
+                return out
         total, rets = zero(), []
         for i in range(n):
             w, ret = guarded(who, "element", i, self.kernel.assess, self._element(args, i),
@@ -160,6 +276,11 @@ class Map(GenerativeFunction):
 
     def project(self, trace: Trace, selection: Selection) -> Array:
         """Math: sum over elements of the kernel's project on the selection under `i`."""
+        if stacking() and isinstance(trace.internal, StackedInternalMixin):
+            out = attempt(self, "project", lambda: project_stacked(
+                trace.internal.steps, selection, trace.score))
+            if out is not None:
+                return out
         total = get_backend().xp.zeros_like(trace.score)
         for i, sub in enumerate(trace.internal.subtraces):
             sel = selection.sub(i)
@@ -226,6 +347,12 @@ class Map(GenerativeFunction):
               key: Any, who: str, like: Any = None) -> tuple:
         if args is None:
             args, argdiffs = trace.args, tuple(NO_CHANGE for _ in trace.args)
+        if stacking(trace.internal.batch, like) and \
+                isinstance(trace.internal, StackedInternalMixin):
+            out = attempt(self, op.kind, lambda: self._edit_stacked(
+                trace, op, args, argdiffs, key, who))
+            if out is not None:
+                return out
         old_subs, n_new = trace.internal.subtraces, self._count(args, like, who)
         n_old = len(old_subs)
         kept = min(n_old, n_new)

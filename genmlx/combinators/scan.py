@@ -33,6 +33,7 @@ from typing import Any
 
 from genmlx.combinators._chain import Chain, Plan
 from genmlx.combinators._common import changed_elements, check_args, element, sequence_length
+from genmlx.combinators._stacked import StepPlan, per_step
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.errors import ArgumentError
 
@@ -60,6 +61,12 @@ class Scan(Chain):
             raise ArgumentError(f"{self.name}: the kernel must return a (carry, y) pair, "
                                 f"got {type(retval).__name__}")
         return retval[0]
+
+    def _step_plan(self, plan: Plan) -> StepPlan:
+        """Stacked: xs enters the scan sliced on its step axis (a list of one-skeleton
+        elements is stacked first; a list of one object is passed to every step)."""
+        return StepPlan(plan.n, [per_step(plan.extra[0], plan.n)],
+                        lambda values, carry: (carry, values[0]), self._carry, plan.init)
 
     def _retval(self, plan: Plan, rets: list) -> tuple:
         final = self._carry(rets[-1]) if rets else plan.init

@@ -30,8 +30,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from genmlx._backend import get_backend
 from genmlx.combinators._chain import Chain, Plan
 from genmlx.combinators._common import arg_unchanged, check_args
+from genmlx.combinators._stacked import StepPlan
+from genmlx.core.pytree import flatten
 from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE, SequenceDiff
 from genmlx.errors import ArgumentError
 
@@ -64,6 +67,17 @@ class Unfold(Chain):
 
     def _carry(self, retval: Any) -> Any:
         return retval
+
+    def _step_plan(self, plan: Plan) -> StepPlan:
+        """Stacked: the step index is a per-step int array (a traced value, not a Python
+        int as on the eager path), the parameters are shared by every step."""
+        backend = get_backend()
+        steps = backend.xp.arange(plan.n, dtype=backend.int_dtype)
+        leaves, skeleton = flatten(steps)
+        inputs = [("xs", skeleton, leaves)] + [("const", p) for p in plan.extra]
+        return StepPlan(plan.n, inputs,
+                        lambda values, state: (values[0], state) + tuple(values[1:]),
+                        self._carry, plan.init)
 
     def _retval(self, plan: Plan, rets: list) -> list:
         return list(rets)
