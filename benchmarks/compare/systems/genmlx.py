@@ -7,7 +7,9 @@ Rows per backend:
   to 5,000); W5 `genmlx.inference.vectorized.vectorized_mh` (all chains advance
   together, one batched regenerate per step; run for W5_EAGER_STEPS steps, time
   extrapolated to 1,000).
-- "compiled": W1 / X1 `gm.vgenerate(gm.compile(model), ...)`.
+- "compiled": W1 / X1 `gm.vgenerate(gm.compile(model), ...)`; W2 / W5
+  `genmlx.inference.mcmc.fused.mh` with the same random-walk proposal (compiled
+  blocks of steps; many chains by vmap).
 W4: n/a, GenMLX has no particle filter yet.
 """
 
@@ -20,6 +22,7 @@ from benchmarks.compare.systems import Task, Unsupported
 # time is scaled to the full run (marked "~")
 W2_EAGER_STEPS = 500
 W5_EAGER_STEPS = 200
+FUSED_MLX_W2_STEPS = 1000
 
 
 def unavailable() -> str | None:
@@ -80,9 +83,10 @@ def build(workload: str, size: int, variant: str) -> Task:
         return Task(on_backend(importance),
                     note="vgenerate(gm.compile(model))" if mode == "compiled" else "vgenerate")
 
+    if workload in ("W2", "W5") and mode == "compiled":
+        return _fused(workload, size, backend_name, on_backend)
+
     if workload == "W2":
-        if mode == "compiled":
-            raise Unsupported("no compiled MH sweep in GenMLX's public API yet")
         from genmlx.inference import mcmc
 
         xs, obs = _xs(), m.linreg_observations()
@@ -101,8 +105,6 @@ def build(workload: str, size: int, variant: str) -> Task:
                     note=f"mcmc.mh_custom, {steps} of {size} steps run, time scaled")
 
     if workload == "W5":
-        if mode == "compiled":
-            raise Unsupported("no compiled many-chain MH in GenMLX's public API yet")
         from genmlx.inference.vectorized import vectorized_mh
 
         xs, obs = _xs(), m.linreg_observations()
@@ -118,3 +120,37 @@ def build(workload: str, size: int, variant: str) -> Task:
                     note=f"vectorized_mh: PRIOR-proposal MH from prior draws (it takes no "
                          f"custom proposal), {steps} of {wl.W5_STEPS} steps run, time scaled")
     raise Unsupported(f"genmlx: no {workload}")
+
+
+def _fused(workload: str, size: int, backend_name: str, on_backend) -> Task:
+    """W2 / W5 through `genmlx.inference.mcmc.fused.mh`: blocks of steps as one
+    compiled scan (many chains by vmap). It has no initial-trace option, so its
+    chains start from a prior draw instead of (0, 0)."""
+    from genmlx.inference.mcmc import fused
+
+    from benchmarks.compare.systems import genmlx_models as m
+
+    if backend_name == "numpy":
+        raise Unsupported("the numpy backend has no compiler: fused.mh runs its eager scan, "
+                          "and vmap is a Python loop over the chains")
+    xs, obs = _xs(), m.linreg_observations()
+    if workload == "W2":
+        # MLX unrolls each 16-step block under compile (fused.py): ~4 ms a step here
+        steps = min(size, FUSED_MLX_W2_STEPS) if backend_name == "mlx" else size
+
+        def w2(b, key):
+            res = fused.mh(m.linreg, (xs,), obs, proposal=m.rw_proposal, num_samples=steps,
+                           record=["slope"], key=key, progress=False)
+            return {"slope": res.draws("slope")[0], "accept": float(res.acceptance[0])}
+
+        note = "fused.mh(proposal=rw), starts from a prior draw"
+        if steps != size:
+            note += f", {steps} of {size} steps run, time scaled"
+        return Task(on_backend(w2), time_scale=size / steps, note=note)
+
+    def w5(b, key):
+        res = fused.mh(m.linreg, (xs,), obs, proposal=m.rw_proposal, num_samples=wl.W5_STEPS,
+                       num_chains=size, record=["slope"], key=key, progress=False)
+        return {"slope": res.draws("slope"), "accept": res.acceptance}
+
+    return Task(on_backend(w5), note="fused.mh(proposal=rw, num_chains), starts from prior draws")
