@@ -55,7 +55,7 @@ from genmlx.core.diff import NO_CHANGE, UNKNOWN_CHANGE
 from genmlx.core.selection import Selection
 from genmlx.core.trace import Trace
 from genmlx.dsl.gen import gen
-from genmlx.errors import AddressError, ArgumentError
+from genmlx.errors import ArgumentError
 from genmlx.gfi.interface import (
     AssessResult, GenerateResult, GenerativeFunction, RegenerateResult, UpdateResult,
 )
@@ -252,18 +252,6 @@ class Mask(BatchedByVSwitch, GenerativeFunction):
             return self._switch.all_lookup(trace.internal, path) if path else (False, None)
         sub = trace.internal if self.is_batched_trace(trace) else trace.internal.subtrace
         return (False, None) if sub is None or not path else lookup(sub, path)
-
-    def distribution_at(self, trace: Trace, path: Path) -> Any:
-        """The distribution of the callee's choice at `path` (when the flag is on)."""
-        if isinstance(trace.internal, BranchesInternal):
-            return self._switch.distribution_at(trace, path)
-        from genmlx.inference._sites import distribution_at  # above this layer: lazy
-
-        sub = trace.internal if self.is_batched_trace(trace) else trace.internal.subtrace
-        if sub is None:
-            raise AddressError(f"{self.name}: the flag is false, so there is no choice at "
-                               f"{path!r}")
-        return distribution_at(sub, path)
 
     def __repr__(self) -> str:
         return f"<{self.name}>"

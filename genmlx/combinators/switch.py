@@ -462,18 +462,6 @@ class Switch(BatchedByVSwitch, GenerativeFunction):
             return self.all_lookup(trace.internal, path)
         return lookup(trace.internal.subtrace, path)
 
-    def distribution_at(self, trace: Trace, path: Path) -> Any:
-        """The distribution of the choice at `path` (in the selected branch)."""
-        from genmlx.inference._sites import distribution_at  # above this layer: lazy
-
-        internal = trace.internal
-        if isinstance(internal, BranchesInternal):
-            k = host_index(internal.index, f"{self.name}.distribution_at")
-            return distribution_at(internal.subtraces[k], path)
-        if self.is_batched_trace(trace):
-            raise AddressError(f"{self.name}: no single distribution in a batched trace")
-        return distribution_at(internal.subtrace, path)
-
     # -- every branch, selected by an array index (also Mask's path) ----------------------
     def all_trace(self, owner: Any, args: tuple, index: Array, subs: list) -> Trace:
         """The trace of `owner` holding every branch's subtrace, selected by `index`."""
