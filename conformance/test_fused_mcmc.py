@@ -136,3 +136,9 @@ def test_value_dependent_structure_is_refused_with_the_reason(backend):
     with pytest.raises(GenMLXError, match="structure"):
         fused.mh(branching, (), choicemap(), selection=select("coin"), num_samples=20,
                  key=gm.key(1), compiled=False)
+
+
+def test_chains_start_from_the_given_values(backend):
+    res = fused.mh(linreg, (XS,), OBS, selection=select("intercept"), num_samples=2,
+                   num_chains=2, init={"slope": 0.25}, key=gm.key(2), block=2)
+    assert np.all(res.draws("slope") == np.float32(0.25))  # slope is never proposed

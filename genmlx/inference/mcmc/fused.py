@@ -88,7 +88,8 @@ def mh(model: GenerativeFunction, args: tuple, observations: Any = EMPTY, *,
        selection: Selection | None = None, proposal: GenerativeFunction | None = None,
        proposal_args: tuple = (), num_samples: int, burn: int = 0, thin: int = 1,
        num_chains: int | None = None, record: Any = None, block: int | None = None,
-       key: Any = None, compiled: bool = True, progress: bool | None = None) -> FusedResult:
+       init: Any = None, key: Any = None, compiled: bool = True,
+       progress: bool | None = None) -> FusedResult:
     """Metropolis-Hastings as fused compiled sweeps.
 
     Math: per step, propose t' (resample `selection` from the prior, weight =
@@ -106,6 +107,8 @@ def mh(model: GenerativeFunction, args: tuple, observations: Any = EMPTY, *,
         record: addresses to record (default: every unobserved choice of the
             initial trace).
         block: steps per compiled call (default per backend; see the module doc).
+        init: a choicemap of latent values every chain starts from (the rest of
+            the initial state is drawn from the prior), e.g. {"slope": 0.0}.
         key: the run's key.
         compiled: False runs the same sweep through the eager handler path.
         progress: a progress bar over blocks (None: only at a terminal).
@@ -119,10 +122,11 @@ def mh(model: GenerativeFunction, args: tuple, observations: Any = EMPTY, *,
     _check_counts(num_samples, burn, thin)
     backend = get_backend()
     observations = _as_choicemap(observations)
+    start = observations if init is None else observations.merge(_as_choicemap(init))
     k_init, k_run = backend.split(resolve_key(key), 2)
     step_key = (repr(selection), proposal, tuple(proposal_args))
     step = _mh_step(selection, proposal, tuple(proposal_args))
-    runner = _Runner(model, args, observations, step, step_key, num_chains, compiled)
+    runner = _Runner(model, args, start, step, step_key, num_chains, compiled)
     state = runner.initial(k_init)
     paths = _record_paths(state, observations, record)
     total = burn + num_samples * thin
