@@ -19,6 +19,15 @@ def linreg(xs):
 
 
 @gen
+def linreg_vec(x):
+    """The same model with the observations as one vector-valued site (x an array)."""
+    slope = trace("slope", dist.gaussian(0.0, wl.PRIOR_SD))
+    intercept = trace("intercept", dist.gaussian(0.0, wl.PRIOR_SD))
+    trace("y", dist.broadcasted_normal(slope * x + intercept, wl.NOISE_SD))
+    return slope
+
+
+@gen
 def gmm(n, k):
     xp = gm.get_backend().xp
     # the means as one vector [..., K]; batched runs give [N, K], one run [K]
@@ -42,6 +51,12 @@ def rw_proposal(tr):
 def linreg_observations():
     d = wl.data()
     return gm.choicemap({("y", j): float(v) for j, v in enumerate(d.y)})
+
+
+def linreg_vec_data():
+    """(x array, observations {"y": y array}) on the current backend."""
+    d, b = wl.data(), gm.get_backend()
+    return b.asarray([float(v) for v in d.x]), gm.choicemap({"y": b.asarray([float(v) for v in d.y])})
 
 
 def gmm_observations():
