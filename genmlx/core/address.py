@@ -15,6 +15,9 @@ Path = Tuple[Component, ...]
 
 def to_path(address: Any) -> Path:
     """The tuple path of an address; raises TypeError for anything else."""
+    kind = type(address)
+    if kind is str or kind is int:  # the common case, once per trace site
+        return (address,)
     if isinstance(address, tuple):
         for part in address:
             _check_component(part, address)
