@@ -40,8 +40,11 @@ class JaxBackend(Backend):
     def split(self, key, num: int = 2):
         return jax.random.split(key, num)
 
-    def fold_in(self, key, data: int):
-        return jax.random.fold_in(key, int(data) & 0xFFFFFFFF)
+    def fold_in(self, key, data):
+        # Python ints are reduced to uint32 here; arrays (traced step indices) go as they are
+        if isinstance(data, int):
+            data = int(data) & 0xFFFFFFFF
+        return jax.random.fold_in(key, data)
 
     # -- samplers ----------------------------------------------------------------
     def uniform(self, key, shape: Sequence[int] = (), dtype=None):

@@ -30,7 +30,6 @@ compiled function (and feeding it to the next one) never walks T steps.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -62,30 +61,11 @@ def stacking(batch: Any = None, like: Any = None) -> bool:
 _FOLD_IN_MODE: dict[str, str] = {}
 
 
-def _threefry_fold_in(xp: Any, key: Any, data: Any) -> Any:
-    """JAX's `fold_in(key, d)` for a vector `d` of uint32 (threefry-2x32 of the counter
-    pair (0, d) under `key`), written with array-API ops so it traces once. Used
-    only after it was checked bit for bit against the backend's own `fold_in`."""
-    u32 = xp.uint32
-    k0, k1 = key[0], key[1]
-    ks = [k0, k1, k0 ^ k1 ^ xp.asarray(0x1BD11BDA, dtype=u32)]
-    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
-    x0 = xp.zeros_like(data) + ks[0]
-    x1 = data + ks[1]
-    for i in range(5):
-        for r in rotations[i % 2]:
-            x0 = x0 + x1
-            x1 = (x1 << xp.asarray(r, dtype=u32)) | (x1 >> xp.asarray(32 - r, dtype=u32))
-            x1 = x0 ^ x1
-        x0 = x0 + ks[(i + 1) % 3]
-        x1 = x1 + ks[(i + 2) % 3] + xp.asarray(i + 1, dtype=u32)
-    return xp.stack([x0, x1], axis=-1)
-
-
 def _fold_in_mode(backend: Any, key: Any) -> str:
     """How this backend folds a traced step index into a key: "native" (its fold_in
-    takes traced data), "threefry" (JAX's, reproduced and verified), or "host" (one
-    fold_in per step with a Python int: graph size grows with T)."""
+    takes array data, so one vmapped fold_in serves every step) or "host" (one fold_in
+    per step with a Python int: the graph grows with T, as MLX's unrolled scan does
+    anyway)."""
     mode = _FOLD_IN_MODE.get(backend.name)
     if mode is not None:
         return mode
@@ -97,31 +77,8 @@ def _fold_in_mode(backend: Any, key: Any) -> str:
             mode = "native"
         except Exception:  # noqa: BLE001 - fold_in reads its data on the host
             mode = "host"
-    if mode == "host" and backend.name == "jax":
-        # Checked in a thread of its own: JAX stages every operation of the tracing
-        # thread (constants included) into the function being compiled, so concrete
-        # values can only be compared outside it.
-        found: list = []
-        worker = threading.Thread(target=lambda: found.append(_threefry_matches(backend)))
-        worker.start()
-        worker.join()
-        if found and found[0]:
-            mode = "threefry"
     _FOLD_IN_MODE[backend.name] = mode
     return mode
-
-
-def _threefry_matches(backend: Any) -> bool:
-    """True when `_threefry_fold_in` gives the backend's own `fold_in`, bit for bit."""
-    try:
-        xp = backend.xp
-        probe = backend.key(20240611)
-        data = [0, 1, 7, 123456, 2**31 + 5]
-        mine = backend.to_numpy(_threefry_fold_in(xp, probe, xp.asarray(data, dtype=xp.uint32)))
-        theirs = [backend.to_numpy(backend.fold_in(probe, d)).tolist() for d in data]
-        return mine.tolist() == theirs
-    except Exception:  # noqa: BLE001 - anything unexpected: use the host loop
-        return False
 
 
 def step_keys(key: Any, start: int, stop: int) -> Any:
@@ -135,8 +92,6 @@ def step_keys(key: Any, start: int, stop: int) -> Any:
     if mode == "native":
         return backend.vmap(lambda d: backend.fold_in(key, d))(
             xp.arange(start, stop, dtype=xp.uint32))
-    if mode == "threefry":
-        return _threefry_fold_in(xp, key, xp.arange(start, stop, dtype=xp.uint32))
     return xp.stack([backend.fold_in(key, t) for t in range(start, stop)])
 
 
