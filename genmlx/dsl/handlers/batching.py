@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable
 
-from genmlx._backend import get_backend
+from genmlx._backend import get_backend, tracing_what
 from genmlx.core.address import Path, show
 from genmlx.core.choicemap import EMPTY, ChoiceMap
 from genmlx.distributions.gfi import SiteShapeError
@@ -133,8 +133,10 @@ def probe(gen_fn: Any, args: tuple) -> Any:
         cache.move_to_end(sig)
         return cache[sig]
     like = _run_probe(gen_fn, args, EMPTY)
+    # a probe made while tracing holds abstract values (MLX cannot tell them apart):
+    # never keep it past the trace
     if sig is not _UNCACHEABLE and hasattr(gen_fn, "__dict__") and \
-            not get_backend().is_tracer(like.score):
+            tracing_what() is None and not get_backend().is_tracer(like.score):
         cache = gen_fn.__dict__.setdefault(_CACHE_ATTR, OrderedDict())
         cache[sig] = like
         while len(cache) > _CACHE_SIZE:

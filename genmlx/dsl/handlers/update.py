@@ -59,6 +59,10 @@ class UpdateHandler(Handler):
     def call(self, path, gen_fn, args) -> Any:
         prev = self.prev.get(path)
         sub_constraints = self.constraints.get_submap(path)
+        # the key is taken whether or not the call is skipped: the keys of later sites
+        # must not depend on an identity test, which compiled code (rebuilt from
+        # leaves) can answer differently from the eager path
+        key = self.fresh_key()
         if isinstance(prev, CallRecord) and prev.subtrace.gen_fn is gen_fn:
             old = prev.subtrace
             if sub_constraints.is_empty() and unchanged_args(args, old.args):
@@ -68,18 +72,16 @@ class UpdateHandler(Handler):
                              for a, b in zip(args, old.args)) if len(args) == len(old.args) \
                 else None
             if self.batch:
-                sub, weight, _, discard = gen_fn.vupdate(old, sub_constraints, args,
-                                                         key=self.fresh_key(),
+                sub, weight, _, discard = gen_fn.vupdate(old, sub_constraints, args, key=key,
                                                          like=self.like_call(path))
             else:
                 sub, weight, _, discard = gen_fn.update(old, sub_constraints, args, argdiffs,
-                                                        key=self.fresh_key())
+                                                        key=key)
             if not discard.is_empty():
                 self.discard = self.discard.set_submap(path, discard)
         else:
             if prev is not None:
                 self._replace_mismatched(path, prev)
-            key = self.fresh_key()
             if self.batch:
                 sub, weight = gen_fn.vgenerate(args, sub_constraints, self.batch, key=key,
                                                like=self.like_call(path))
