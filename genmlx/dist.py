@@ -3,8 +3,8 @@
     from genmlx import dist
     dist.gaussian(0.0, 1.0)
 
-Each constructor's docstring states its parameterisation and support; SPEC.md's
-table is the contract.
+Each constructor's docstring states its parameterisation, support and density;
+those docstrings are the contract.
 """
 
 from genmlx.distributions.base import Distribution, Support

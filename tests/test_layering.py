@@ -1,4 +1,4 @@
-"""SPEC.md's layers: nothing above the backend layer imports mlx, numpy, jax or scipy,
+"""The layers (backends, core, GFI, modeling, vectorized/compile, inference): nothing above the backend layer imports mlx, numpy, jax or scipy,
 and lower layers never import higher ones."""
 
 import ast

@@ -37,7 +37,7 @@ from genmlx.combinators._common import (
     indexed_lookup, replace_indexed, run_fresh, run_simulate, sub_like, zero,
 )
 from genmlx.combinators._stacked import (
-    NO_KEY, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
+    NO_KEY, NotStackable, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
     discards_at, extras_of, project_stacked, register_stacked_internal, run_segments,
     stacked_trace, stacking,
 )
@@ -348,7 +348,7 @@ class Chain(GenerativeFunction):
         old_plan, plan = self._plan(trace.args, who), self._plan(args, who)
         n, old = plan.n, trace.internal.steps
         if old_plan.n != n:
-            raise NotImplementedError("the step count changed: the unrolled path grows or "
+            raise NotStackable("the step count changed: the unrolled path grows or "
                                       "shrinks the chain")
         changed_inputs = self._changed_steps(trace.args, args, argdiffs, n)
         forced = set(range(n)) if changed_inputs is None else set(changed_inputs)

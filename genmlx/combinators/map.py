@@ -41,7 +41,7 @@ from genmlx.combinators._common import (
     run_simulate, sequence_length, sub_like, zero,
 )
 from genmlx.combinators._stacked import (
-    NO_KEY, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
+    NO_KEY, NotStackable, StackedInternalMixin, StepPlan, attempt, choice_segments, concat_steps,
     discards_at, extras_of, per_step, project_stacked, register_stacked_internal,
     run_segments, stacked_trace, stacking,
 )
@@ -187,7 +187,7 @@ class Map(GenerativeFunction):
         n = self._length(args, who)
         old = trace.internal.steps
         if n != old.length:
-            raise NotImplementedError("the element count changed: the unrolled path grows "
+            raise NotStackable("the element count changed: the unrolled path grows "
                                       "or shrinks the map")
         per_arg = self._changed(trace.args, args, argdiffs, n)
         visit = op.touched_indices(n, who)

@@ -1,7 +1,7 @@
 """Continuous distributions (and delta): classes plus lowercase constructors.
 
 Each constructor's docstring states the parameterisation, the support and
-the density; SPEC.md's distribution table is the contract. Parameters
+the density (the contract each class keeps). Parameters
 broadcast, so `gaussian(mus, 1.0)` with mus [N] has batch shape (N,).
 `log_prob` is elementwise over the batch, -inf outside the support (closed
 supports include their ends, where the density is the limit scipy gives) and
