@@ -21,7 +21,7 @@ from genmlx.combinators import Map, Mask, Switch, Unfold
 from genmlx.compile.compiled import traces_code
 from genmlx.core.pytree import flatten, tree_where, unflatten
 from genmlx.errors import ArgumentError, GenMLXError, InvalidKeyError, KeyStreamError
-from genmlx.testing import assert_close, to_numpy
+from genmlx.testing import assert_close, to_numpy, assert_same_choices
 from tests.models import branching, switchy
 
 RTOL, ATOL = 1e-5, 1e-4
@@ -138,10 +138,7 @@ def compiled(name, gen_fn):
 
 
 def same_choices(actual, expected, msg):
-    a, e = dict(actual.leaves()), dict(expected.leaves())
-    assert a.keys() == e.keys(), f"{msg}: addresses {sorted(map(str, a))} != {sorted(map(str, e))}"
-    for path in e:
-        assert_close(a[path], e[path], rtol=RTOL, atol=ATOL, msg=f"{msg} at {path}")
+    assert_same_choices(actual, expected, rtol=RTOL, atol=ATOL, msg=msg)
 
 
 @pytest.mark.parametrize("name", list(CASES))

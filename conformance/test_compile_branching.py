@@ -23,7 +23,7 @@ import genmlx as gm
 from genmlx import choicemap, dist, gen, select, trace
 from genmlx.combinators import Mask, Mix, Switch
 from genmlx.compile.compiled import traces_code
-from genmlx.testing import assert_close, to_numpy
+from genmlx.testing import assert_close, to_numpy, assert_same_choices
 
 RTOL, ATOL = 1e-5, 1e-4
 
@@ -99,10 +99,7 @@ def base(name, b):
 
 
 def same_choices(actual, expected, msg):
-    a, e = dict(actual.leaves()), dict(expected.leaves())
-    assert a.keys() == e.keys(), f"{msg}: addresses {sorted(map(str, a))} != {sorted(map(str, e))}"
-    for path in e:
-        assert_close(a[path], e[path], rtol=RTOL, atol=ATOL, msg=f"{msg} at {path}")
+    assert_same_choices(actual, expected, rtol=RTOL, atol=ATOL, msg=msg)
 
 
 def close(a, e):

@@ -25,7 +25,7 @@ from genmlx.combinators import Map, Scan, Unfold
 from genmlx.combinators._stacked import StackedInternalMixin
 from genmlx.compile.compiled import traces_code
 from genmlx.core.diff import NO_CHANGE
-from genmlx.testing import assert_close, to_numpy
+from genmlx.testing import assert_close, to_numpy, assert_same_choices
 
 RTOL, ATOL = 1e-5, 1e-4
 RUNS = {"hmm": 0, "scan": 0, "school": 0}
@@ -109,10 +109,7 @@ def compiled(name, gen_fn):
 
 
 def same_choices(actual, expected, msg):
-    a, e = dict(actual.leaves()), dict(expected.leaves())
-    assert a.keys() == e.keys(), f"{msg}: addresses {sorted(map(str, a))} != {sorted(map(str, e))}"
-    for path in e:
-        assert_close(a[path], e[path], rtol=RTOL, atol=ATOL, msg=f"{msg} at {path}")
+    assert_same_choices(actual, expected, rtol=RTOL, atol=ATOL, msg=msg)
 
 
 def same_values(actual, expected, msg):

@@ -47,3 +47,13 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None, atol: fl
     assert a.shape == e.shape or a.size == e.size == 1, f"{msg} shape {a.shape} != {e.shape}"
     assert not np.any(np.isnan(a)), f"{msg} NaN in actual: {a}"
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=msg)
+
+
+def assert_same_choices(actual: Any, expected: Any, rtol: float | None = None,
+                        atol: float = 0.0, msg: str = "") -> None:
+    """Assert two choicemaps hold the same addresses with close values (`assert_close`
+    per address, the address named in the message)."""
+    a, e = dict(actual.leaves()), dict(expected.leaves())
+    assert a.keys() == e.keys(), f"{msg}: addresses {sorted(map(str, a))} != {sorted(map(str, e))}"
+    for path in e:
+        assert_close(a[path], e[path], rtol=rtol, atol=atol, msg=f"{msg} at {path}")
